@@ -1,0 +1,56 @@
+"""Process targets used by the workloads.
+
+They live in their own tiny module (importable as ``benchmarks._children``)
+so that spawn and forkserver children can unpickle them by reference without
+importing the harness or any workload module.
+
+Rules: top-level functions only, stdlib-only imports, and never import
+``multiprocessing`` here -- the same targets run under mproc, and the
+library under test must not drag the stdlib implementation in.
+"""
+
+import os
+
+
+def pin_to_cpu(cpu):
+    """Pin the calling thread to ``cpu`` (no-op if ``None`` or unsupported)."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def noop():
+    """Trivial target for process start/join benchmarks."""
+
+
+def echo(conn, cpu=None):
+    """Send back every object received until ``None`` arrives.
+
+    ``cpu``: pin the echoing thread to that CPU first.
+    """
+    pin_to_cpu(cpu)
+    recv = conn.recv
+    send = conn.send
+    while True:
+        obj = recv()
+        if obj is None:
+            break
+        send(obj)
+    conn.close()
+
+
+def send_bytes_stream(conn, size, count, cpu=None):
+    """Wait for a go signal, then send ``count`` payloads of ``size`` bytes.
+
+    The payload is allocated before the go signal so that the parent's timed
+    region only covers transfer.  After the stream, wait for the parent's
+    acknowledgement so that the child's exit is not part of the measurement.
+    ``cpu``: pin the sending thread to that CPU first.
+    """
+    pin_to_cpu(cpu)
+    payload = b"x" * size
+    conn.recv_bytes()  # go
+    send_bytes = conn.send_bytes
+    for _ in range(count):
+        send_bytes(payload)
+    conn.recv_bytes()  # done
+    conn.close()

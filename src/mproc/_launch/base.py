@@ -1,0 +1,128 @@
+"""The interface every start method implements, and the shared parts.
+
+A *launch* is one started child: ``pid``, ``sentinel`` (an fd readable once the
+child has exited), ``poll``, ``wait``, ``terminate``, ``kill``, ``interrupt``,
+``close`` and ``returncode``. Process objects talk only to this interface, so
+start methods are strategies, registered by name in ``_launch.METHODS``::
+
+    Process.start()
+       |  context picks the strategy by name
+       v
+    ForkLaunch | SpawnLaunch | ForkserverLaunch   (this package)
+       |  child side: prepare (spawn/forkserver), then
+       v
+    process_obj._bootstrap()  ->  run()  ->  exit code
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+
+from .._runtime.finalize import Finalize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+__all__ = ["Launch", "DirectChildLaunch", "wait_readable", "flush_std_streams"]
+
+
+def wait_readable(fd: int, timeout: float | None) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+    return bool(poller.poll(ms))
+
+
+def flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+class Launch:
+    """A started child process, as its parent sees it."""
+
+    method: ClassVar[str] = ""
+    pid: int
+    sentinel: int
+    returncode: int | None = None
+    _finalizer: Finalize | None = None
+
+    def __init__(self, process_obj: Any) -> None:
+        flush_std_streams()
+        self.returncode = None
+        self._finalizer = None
+        self._launch(process_obj)
+
+    def _launch(self, process_obj: Any) -> None:
+        raise NotImplementedError
+
+    def duplicate_for_child(self, fd: int) -> int:
+        """Make ``fd`` available to the child; return its index for InheritedFd."""
+        raise NotImplementedError
+
+    def poll(self, flag: int = os.WNOHANG) -> int | None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.returncode is None:
+            if timeout is not None and not wait_readable(self.sentinel, timeout):
+                return None
+            return self.poll(os.WNOHANG if timeout == 0.0 else 0)
+        return self.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            except OSError:
+                if self.wait(timeout=0.1) is None:
+                    raise
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def interrupt(self) -> None:
+        self._signal(signal.SIGINT)
+
+    def _own_fds(self, *fds: int) -> None:
+        """Close these fds when this launch is closed or collected."""
+        self._finalizer = Finalize(self, _close_fds, args=fds)
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class DirectChildLaunch(Launch):
+    """A child of this very process (fork, spawn): reaped with waitpid."""
+
+    def poll(self, flag: int = os.WNOHANG) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, flag)
+            except ChildProcessError:
+                return None
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode

@@ -1,0 +1,52 @@
+"""The fork start method: the child is a copy of the parent, no pickling at all."""
+
+from __future__ import annotations
+
+import os
+
+from .._runtime.state import STATE
+from .base import DirectChildLaunch
+from .platform import open_pidfd
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["ForkLaunch"]
+
+
+class ForkLaunch(DirectChildLaunch):
+    method = "fork"
+
+    def duplicate_for_child(self, fd: int) -> int:
+        # Only reached if something is pickled for the child while it is being
+        # started; the fd itself is inherited.
+        self._child_fds.append(fd)
+        return len(self._child_fds) - 1
+
+    def _launch(self, process_obj: Any) -> None:
+        self._child_fds: list[int] = []
+        parent_pid = os.getpid()
+        fallback_r = fallback_w = -1
+        if not hasattr(os, "pidfd_open"):
+            fallback_r, fallback_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if fallback_r >= 0:
+                    os.close(fallback_r)
+                STATE.inherited_fds = self._child_fds
+                code = process_obj._bootstrap(parent_pid=parent_pid,
+                                              parent_sentinel=open_pidfd(parent_pid))
+            finally:
+                os._exit(code)
+        self.pid = pid
+        if fallback_r >= 0:
+            os.close(fallback_w)
+            self.sentinel = fallback_r
+        else:
+            sentinel = open_pidfd(pid)
+            assert sentinel is not None
+            self.sentinel = sentinel
+        self._own_fds(self.sentinel)

@@ -1,0 +1,148 @@
+"""The fork server process: preloads once, then forks a child per request.
+
+It serves one parent over a Unix socket (see ``forkserver.py`` for the picture).
+It ignores SIGINT, as a Ctrl-C meant for the user's program must not kill it; it
+exits when the parent goes away (EOF on the socket) after killing the daemonic
+children it started, so none outlives the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import socket
+import sys
+
+from .._runtime.state import STATE
+from .child import _finish_minimal_site, run_from_pipe
+from .forkserver import MAX_FDS_PER_REQUEST, PID, STATUS
+from .prep import apply
+
+__all__ = ["forkserver_main"]
+
+
+def _recv_request(sock: socket.socket) -> tuple[bytes, list[int]]:
+    import array
+
+    fds = array.array("i")
+    msg, ancdata, _flags, _addr = sock.recvmsg(1, socket.CMSG_SPACE(MAX_FDS_PER_REQUEST * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)
+
+
+def _preload(modules: list[str]) -> None:
+    for name in modules:
+        if name == "__main__":
+            continue  # apply() already imported the main module
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def forkserver_main() -> None:
+    """Entry point (argv: socket fd, prep fd, parent pid, site mode)."""
+    sock_fd, prep_fd, parent_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    minimal_site = sys.argv[4] == "minimal"
+    with os.fdopen(prep_fd, "rb") as stream:
+        prep = pickle.load(stream)
+    if minimal_site:
+        sys.path[:] = prep["sys_path"]
+        _finish_minimal_site()
+    if STATE.current is not None:
+        STATE.current.authkey = prep["authkey"]
+    try:
+        apply(prep)
+    except BaseException:
+        # A main module that cannot be imported here (e.g. it starts processes at
+        # import time) is re-imported by each child instead, which reports it.
+        pass
+    _preload(prep.get("preload", []))
+    serve(socket.socket(fileno=sock_fd), parent_pid)
+
+
+def serve(sock: socket.socket, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *args: None)
+    children: dict[int, tuple[int, bool]] = {}  # pid -> (status fd, daemonic)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    while True:
+        events = dict(poller.poll())
+        if wake_r in events:
+            os.read(wake_r, 4096)
+            _reap(children)
+        if sock.fileno() in events:
+            try:
+                tag, fds = _recv_request(sock)
+            except OSError:
+                tag, fds = b"", []
+            if not tag:
+                _shutdown(children)
+                return
+            if len(fds) < 2:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            data_r, status_w, child_fds = fds[0], fds[1], fds[2:]
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    sock.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    os.close(status_w)
+                    for other_fd, _daemonic in children.values():
+                        os.close(other_fd)
+                    STATE.inherited_fds = child_fds
+                    code = run_from_pipe(data_r, parent_pid, minimal_site=False)
+                finally:
+                    os._exit(code)
+            os.close(data_r)
+            for fd in child_fds:
+                os.close(fd)
+            os.write(status_w, PID.pack(pid))
+            children[pid] = (status_w, tag == b"D")
+            _reap(children)
+
+
+def _reap(children: dict[int, tuple[int, bool]]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        entry = children.pop(pid, None)
+        if entry is None:
+            continue
+        status_fd, _daemonic = entry
+        try:
+            os.write(status_fd, STATUS.pack(os.waitstatus_to_exitcode(status)))
+        except OSError:
+            pass
+        os.close(status_fd)
+
+
+def _shutdown(children: dict[int, tuple[int, bool]]) -> None:
+    for pid, (_fd, daemonic) in list(children.items()):
+        if daemonic:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for fd, _daemonic in children.values():
+        os.close(fd)

@@ -1,0 +1,406 @@
+"""The process object model: BaseProcess, the main process and the parent view.
+
+A BaseProcess knows its target, name, identity and configuration (authkey,
+daemon flag). How a child is made is not its business: a context subclass supplies
+``_Popen``, a start-method strategy from ``_launch``. In the child,
+``_bootstrap`` turns the object into the current process, runs it, and computes
+the exit code exactly as the stdlib does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from ._runtime import log
+from ._runtime.finalize import finalizer_registry, run_finalizers, set_exiting
+from ._runtime.state import STATE
+from ._serialize.spawning import spawning_launcher
+from .errors import BootstrapError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "BaseProcess",
+    "ParentProcess",
+    "AuthenticationString",
+    "current_process",
+    "parent_process",
+    "active_children",
+    "cleanup_children",
+    "exit_function",
+]
+
+
+class AuthenticationString(bytes):
+    """An authkey: bytes that refuse to be pickled except to start a child."""
+
+    def __reduce__(self) -> Any:
+        if spawning_launcher() is None:
+            raise TypeError(
+                "Pickling an AuthenticationString object is disallowed for security reasons"
+            )
+        return AuthenticationString, (bytes(self),)
+
+
+def _exitcode_name(code: int) -> str | int:
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            pass
+    return code
+
+
+class BaseProcess:
+    """Process objects represent activity run in a separate process."""
+
+    _start_method: str | None = None
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802 - stdlib name
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        group: None = None,
+        target: Any = None,
+        name: str | None = None,
+        args: Any = (),
+        kwargs: Any = None,
+        *,
+        daemon: bool | None = None,
+    ) -> None:
+        assert group is None, "group argument must be None for now"
+        current = STATE.current
+        self._identity: tuple[int, ...] = current._identity + (STATE.next_child_index(),)
+        self._config: dict[str, Any] = current._config.copy()
+        self._parent_pid: int | None = os.getpid()
+        self._parent_name: str = current.name
+        self._popen: Any = None
+        self._closed = False
+        self._target = target
+        self._args = tuple(args)
+        self._kwargs = dict(kwargs) if kwargs else {}
+        self._name = name or (
+            type(self).__name__ + "-" + ":".join(str(i) for i in self._identity)
+        )
+        if daemon is not None:
+            self.daemon = daemon
+        STATE.dangling.add(self)
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise ValueError("process object is closed")
+
+    def run(self) -> None:
+        """The activity of the process; override in a subclass or pass target=."""
+        if self._target:
+            self._target(*self._args, **self._kwargs)
+
+    def start(self) -> None:
+        """Start the child process."""
+        self._check_closed()
+        assert self._popen is None, "cannot start a process twice"
+        assert self._parent_pid == os.getpid(), (
+            "can only start a process object created by current process"
+        )
+        assert not STATE.current._config.get("daemon"), (
+            "daemonic processes are not allowed to have children"
+        )
+        if STATE.bootstrapping:
+            raise BootstrapError(
+                "An attempt has been made to start a new process before the current "
+                "process has finished its bootstrapping phase. The main module is being "
+                "re-imported in a child (start method spawn or forkserver) and it starts "
+                "processes at import time. Put that code under "
+                "'if __name__ == \"__main__\":' in the main module."
+            )
+        cleanup_children()
+        self._popen = self._Popen(self)
+        self._sentinel = self._popen.sentinel
+        # Drop references to the target so it can be collected in the parent.
+        del self._target, self._args, self._kwargs
+        STATE.children.add(self)
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the process."""
+        self._check_closed()
+        self._popen.terminate()
+
+    def kill(self) -> None:
+        """Send SIGKILL to the process."""
+        self._check_closed()
+        self._popen.kill()
+
+    def interrupt(self) -> None:
+        """Send SIGINT to the process (KeyboardInterrupt in Python code)."""
+        self._check_closed()
+        self._popen.interrupt()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the process ends, or ``timeout`` seconds pass."""
+        self._check_closed()
+        assert self._parent_pid == os.getpid(), "can only join a child process"
+        assert self._popen is not None, "can only join a started process"
+        if self._popen.wait(timeout) is not None:
+            STATE.children.discard(self)
+
+    def is_alive(self) -> bool:
+        """Whether the process has started and not yet ended."""
+        self._check_closed()
+        if self is STATE.current:
+            return True
+        assert self._parent_pid == os.getpid(), "can only test a child process"
+        if self._popen is None:
+            return False
+        if self._popen.poll() is None:
+            return True
+        STATE.children.discard(self)
+        return False
+
+    def close(self) -> None:
+        """Release the resources of a finished process object."""
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                raise ValueError(
+                    "Cannot close a process while it is still running. "
+                    "You should first call join() or terminate()."
+                )
+            self._popen.close()
+            self._popen = None
+            del self._sentinel
+            STATE.children.discard(self)
+        self._closed = True
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        assert isinstance(name, str), "name must be a string"
+        self._name = name
+
+    @property
+    def daemon(self) -> bool:
+        """Whether the process is daemonic (terminated when its parent exits)."""
+        return bool(self._config.get("daemon", False))
+
+    @daemon.setter
+    def daemon(self, daemonic: bool) -> None:
+        assert self._popen is None, "process has already started"
+        self._config["daemon"] = daemonic
+
+    @property
+    def authkey(self) -> bytes:
+        return self._config["authkey"]  # type: ignore[no-any-return]
+
+    @authkey.setter
+    def authkey(self, authkey: bytes) -> None:
+        self._config["authkey"] = AuthenticationString(authkey)
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while running; the exit code, or -N if killed by signal N."""
+        self._check_closed()
+        if self._popen is None:
+            return None
+        return self._popen.poll()  # type: ignore[no-any-return]
+
+    @property
+    def ident(self) -> int | None:
+        self._check_closed()
+        if self is STATE.current:
+            return os.getpid()
+        return self._popen.pid if self._popen is not None else None
+
+    pid = ident
+
+    @property
+    def sentinel(self) -> int:
+        """An fd that becomes readable when the process ends."""
+        self._check_closed()
+        try:
+            return self._sentinel  # type: ignore[no-any-return]
+        except AttributeError:
+            raise ValueError("process not started") from None
+
+    def __repr__(self) -> str:
+        exitcode = None
+        if self is STATE.current:
+            status = "started"
+        elif self._closed:
+            status = "closed"
+        elif self._parent_pid != os.getpid():
+            status = "unknown"
+        elif self._popen is None:
+            status = "initial"
+        else:
+            exitcode = self._popen.poll()
+            status = "started" if exitcode is None else "stopped"
+        parts = [type(self).__name__, f"name={self._name!r}"]
+        if self._popen is not None:
+            parts.append(f"pid={self._popen.pid}")
+        parts.append(f"parent={self._parent_pid}")
+        parts.append(status)
+        if exitcode is not None:
+            parts.append(f"exitcode={_exitcode_name(exitcode)}")
+        if self.daemon:
+            parts.append("daemon")
+        return "<" + " ".join(parts) + ">"
+
+    # -- child side --------------------------------------------------------------
+
+    def _bootstrap(self, parent_pid: int | None = None, parent_sentinel: int | None = None) -> int:
+        """Become the current process, run, and return the exit code."""
+        from ._launch.platform import watch_parent
+
+        exitcode = 1
+        try:
+            STATE.become_child(self, ParentProcess(self._parent_name, self._parent_pid,
+                                                   parent_sentinel))
+            STATE.start_method_in_child = STATE.start_method_in_child or self._start_method
+            finalizer_registry.clear()
+            set_exiting(False)
+            if sys.stdin is not None:
+                try:
+                    sys.stdin.close()
+                    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
+                except (OSError, ValueError):
+                    pass
+            if self.daemon and parent_pid is not None:
+                watch_parent(parent_pid, parent_sentinel)
+            try:
+                log.info("child process calling self.run()")
+                self.run()
+                exitcode = 0
+            finally:
+                exit_function()
+        except SystemExit as exc:
+            if exc.code is None:
+                exitcode = 0
+            elif isinstance(exc.code, int):
+                exitcode = exc.code
+            else:
+                sys.stderr.write(str(exc.code) + "\n")
+                exitcode = 1
+        except BaseException:
+            exitcode = 1
+            import traceback
+
+            sys.stderr.write(f"Process {self.name}:\n")
+            traceback.print_exc()
+        finally:
+            _join_non_daemon_threads()
+            log.info("process exiting with exitcode %d", exitcode)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    if stream is not None:
+                        stream.flush()
+                except (AttributeError, ValueError, OSError):
+                    pass
+        return exitcode
+
+
+def _join_non_daemon_threads() -> None:
+    main = threading.main_thread()
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not main and thread is not current and not thread.daemon:
+            thread.join()
+
+
+class _MainProcess(BaseProcess):
+    """The process that was not started by mproc."""
+
+    def __init__(self) -> None:
+        self._identity = ()
+        self._name = "MainProcess"
+        self._parent_pid = None
+        self._popen = None
+        self._closed = False
+        self._config = {"authkey": AuthenticationString(os.urandom(32)), "semprefix": "/mp"}
+
+    def close(self) -> None:
+        pass
+
+
+class ParentProcess(BaseProcess):
+    """A read-only view of the process that started this one."""
+
+    def __init__(self, name: str, pid: int | None, sentinel: int | None) -> None:
+        self._identity = ()
+        self._name = name
+        self._pid = pid
+        self._parent_pid = None
+        self._popen = None
+        self._closed = False
+        self._sentinel = sentinel  # type: ignore[assignment]
+        self._config = {}
+
+    def is_alive(self) -> bool:
+        from ._wire.waiting import wait
+
+        if self._sentinel is None:
+            return True
+        return not wait([self._sentinel], timeout=0)
+
+    @property
+    def ident(self) -> int | None:  # type: ignore[override]
+        return self._pid
+
+    pid = ident  # type: ignore[assignment]
+
+    def join(self, timeout: float | None = None) -> None:
+        from ._wire.waiting import wait
+
+        if self._sentinel is not None:
+            wait([self._sentinel], timeout=timeout)
+
+
+STATE.current = _MainProcess()
+
+
+def current_process() -> BaseProcess:
+    """The process object of the running process."""
+    return STATE.current  # type: ignore[no-any-return]
+
+
+def parent_process() -> BaseProcess | None:
+    """The parent's process object, or None in the main process."""
+    return STATE.parent  # type: ignore[no-any-return]
+
+
+def cleanup_children() -> None:
+    """Forget children that have ended (reaping them)."""
+    for child in list(STATE.children):
+        popen = child._popen
+        if popen is not None and popen.poll() is not None:
+            STATE.children.discard(child)
+
+
+def active_children() -> list[BaseProcess]:
+    """The children of this process that are still running."""
+    cleanup_children()
+    return list(STATE.children)
+
+
+def exit_function() -> None:
+    """Orderly exit: finalizers, then daemonic children terminated, others joined."""
+    set_exiting(True)
+    log.info("process shutting down")
+    run_finalizers(0)
+    for child in active_children():
+        if child.daemon:
+            log.info("calling terminate() for daemon %s", child.name)
+            child._popen.terminate()
+    for child in active_children():
+        log.info("calling join() for process %s", child.name)
+        child.join()
+    log.debug("running the remaining finalizers")
+    run_finalizers()

@@ -1,0 +1,155 @@
+"""The pickler behind every message: plain pickle first, cloudpickle where needed.
+
+Protocol 5 throughout. Builtin data never leaves the C pickler (``reducer_override``
+is not consulted for exact int/float/str/bytes/list/tuple/dict/set). Functions and
+classes are looked at once each:
+
+* importable by module and qualified name -> pickled by reference, as pickle does;
+* defined in ``__main__`` -> by reference *with a by-value fallback*: the child
+  uses its own ``__main__`` object when it has one (so identities and isinstance hold
+  under spawn, where ``__main__`` is re-imported), and the cloudpickled copy when it
+  does not (functions defined under the ``__main__`` guard, ``python -c``, a REPL);
+* lambdas, closures, local functions and classes -> by value, through cloudpickle.
+
+cloudpickle is imported the first time something needs it.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import pickle
+import sys
+import types
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar
+
+__all__ = ["Pickler", "dumps", "loads", "dump", "register", "register_deferred", "PROTOCOL"]
+
+PROTOCOL = 5
+loads = pickle.loads
+
+_FUNCTION_TYPES = (types.FunctionType,)
+
+
+def _lookup(module_name: str, qualname: str) -> Any:
+    obj: Any = sys.modules.get(module_name)
+    if obj is None:
+        return None
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _cloudpickle_dumps(obj: Any) -> bytes:
+    import cloudpickle
+
+    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+
+
+def _load_by_value(blob: bytes) -> Any:
+    return pickle.loads(blob)
+
+
+def _load_main_object(qualname: str, blob: bytes) -> Any:
+    """Resolve a ``__main__`` function/class in the child, else use the copy."""
+    found = _lookup("__main__", qualname)
+    if found is None:
+        found = _lookup("__mp_main__", qualname)
+    if found is not None:
+        return found
+    return pickle.loads(blob)
+
+
+def _needs_value(obj: Any) -> bool | None:
+    """None: plain pickle handles it; True: by value; False: __main__ reference."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return True
+    if module in ("__main__", "__mp_main__"):
+        return False if "<" not in qualname else True
+    if "<" in qualname:  # <lambda>, <locals>
+        return True
+    return None if _lookup(module, qualname) is obj else True
+
+
+# Reducers for types whose module is imported only when something uses it.
+_deferred: list[tuple[str, str, Callable[[Any], Any]]] = []
+_table: dict[Any, Any] | None = None
+_table_key: tuple[int, int] = (-1, -1)
+
+
+def register_deferred(module: str, attr: str, reduce: Callable[[Any], Any]) -> None:
+    """Register ``reduce`` for ``module.attr`` once ``module`` has been imported."""
+    _deferred.append((module, attr, reduce))
+
+
+def _dispatch_table() -> dict[Any, Any]:
+    global _table, _table_key
+    for entry in list(_deferred):
+        module = sys.modules.get(entry[0])
+        if module is not None:
+            _deferred.remove(entry)
+            Pickler._extra_reducers[getattr(module, entry[1])] = entry[2]
+    key = (len(copyreg.dispatch_table), len(Pickler._extra_reducers))
+    if _table is None or key != _table_key:
+        table = dict(copyreg.dispatch_table)
+        table.update(Pickler._extra_reducers)
+        _table, _table_key = table, key
+    return _table
+
+
+class Pickler(pickle.Pickler):
+    """A pickle.Pickler (the C one) that also moves what pickle cannot reference."""
+
+    _extra_reducers: ClassVar[dict[type, Callable[[Any], Any]]] = {}
+
+    def __init__(self, file: Any, protocol: int | None = None, **kwargs: Any) -> None:
+        super().__init__(file, PROTOCOL if protocol is None else protocol, **kwargs)
+        if self._extra_reducers or _deferred:
+            self.dispatch_table = _dispatch_table()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) in _FUNCTION_TYPES or isinstance(obj, type):
+            verdict = _needs_value(obj)
+            if verdict is None:
+                return NotImplemented
+            blob = _cloudpickle_dumps(obj)
+            if verdict:
+                return _load_by_value, (blob,)
+            return _load_main_object, (obj.__qualname__, blob)
+        return NotImplemented
+
+    @classmethod
+    def register(cls, type_: type, reduce: Callable[[Any], Any]) -> None:
+        """Use ``reduce(obj)`` to pickle instances of ``type_`` (exact type)."""
+        cls._extra_reducers[type_] = reduce
+
+    @classmethod
+    def dumps(cls, obj: Any, protocol: int | None = None) -> bytes:
+        buf = io.BytesIO()
+        cls(buf, protocol).dump(obj)
+        return buf.getvalue()
+
+    loads = staticmethod(pickle.loads)
+
+
+def register(type_: type, reduce: Callable[[Any], Any]) -> None:
+    Pickler.register(type_, reduce)
+
+
+def dumps(obj: Any, protocol: int | None = None, buffer_callback: Any = None) -> bytes:
+    """Pickle ``obj`` for another process."""
+    buf = io.BytesIO()
+    Pickler(buf, protocol, buffer_callback=buffer_callback).dump(obj)
+    return buf.getvalue()
+
+
+def dump(obj: Any, file: Any, protocol: int | None = None) -> None:
+    Pickler(file, protocol).dump(obj)

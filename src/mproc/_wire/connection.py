@@ -1,0 +1,350 @@
+"""Connection: length-prefixed messages over a byte stream.
+
+The same class serves both ends of a Pipe (a socketpair or an os.pipe), and both
+ends of a Listener/Client link. A frame is a 4-byte big-endian length followed by
+the payload; a length of 0xFFFFFFFF means "the real length follows in 8 bytes".
+
+Reads are buffered: one ``read`` usually brings in a whole small message (header
+and payload together), where a naive reader needs two system calls. Large payloads
+are read straight into their final buffer. Memory is committed only as bytes
+actually arrive, and a frame longer than ``max_message_size`` is refused, so a
+peer announcing an absurd length gets an error, not a giant allocation.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+
+from .._serialize.fds import DupFd
+from .._serialize.pickler import dumps, loads, register
+from ..errors import BufferTooShort, MessageTooLargeError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["Connection", "DEFAULT_MAX_MESSAGE_SIZE", "rebuild_connection", "reduce_connection"]
+
+_HEADER = struct.Struct("!I")
+_LONG_HEADER = struct.Struct("!Q")
+_LONG_MARK = 0xFFFFFFFF
+_READ_CHUNK = 256 * 1024
+_SMALL = 64 * 1024  # payloads below this are copied into one write with their header
+_PREALLOCATE_LIMIT = 64 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = 1 << 40  # 1 TiB: beyond any honest message
+
+
+class Connection:
+    """A message-oriented connection over a file descriptor (stdlib-compatible)."""
+
+    _handle: int | None
+
+    def __init__(self, handle: int, readable: bool = True, writable: bool = True) -> None:
+        handle = handle.__index__()
+        if handle < 0:
+            raise ValueError("invalid handle")
+        if not readable and not writable:
+            raise ValueError("at least one of `readable` and `writable` must be True")
+        self._handle = handle
+        self._readable = readable
+        self._writable = writable
+        self._rbuf = bytearray()
+        self._rpos = 0
+        self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        # Set by Listener/Client: inspects the first frame (handshake leftovers).
+        self._first_frame_check: Callable[[bytes], bool] | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self._close()
+
+    def _check_closed(self) -> None:
+        if self._handle is None:
+            raise OSError("handle is closed")
+
+    def _check_readable(self) -> None:
+        if not self._readable:
+            raise OSError("connection is write-only")
+
+    def _check_writable(self) -> None:
+        if not self._writable:
+            raise OSError("connection is read-only")
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    @property
+    def readable(self) -> bool:
+        return self._readable
+
+    @property
+    def writable(self) -> bool:
+        return self._writable
+
+    def fileno(self) -> int:
+        self._check_closed()
+        assert self._handle is not None
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None:
+            try:
+                self._close()
+            finally:
+                self._handle = None
+                self._rbuf = bytearray()
+                self._rpos = 0
+
+    def _close(self) -> None:
+        assert self._handle is not None
+        os.close(self._handle)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else f"fd={self._handle}"
+        mode = "rw" if self._readable and self._writable else ("r" if self._readable else "w")
+        return f"<{type(self).__name__} {state} mode={mode}>"
+
+    # -- raw I/O (overridden by transports that are not plain fds) -----------
+
+    def _raw_read(self, size: int) -> bytes:
+        return os.read(self._handle, size)  # type: ignore[arg-type]
+
+    def _raw_readinto(self, view: memoryview) -> int:
+        return os.readv(self._handle, [view])  # type: ignore[arg-type]
+
+    def _raw_write(self, data: Any) -> int:
+        return os.write(self._handle, data)  # type: ignore[arg-type]
+
+    def _raw_writev(self, parts: list[Any]) -> int:
+        return os.writev(self._handle, parts)  # type: ignore[arg-type]
+
+    def _raw_wait_readable(self, timeout: float | None) -> bool:
+        poller = select.poll()
+        poller.register(self._handle, select.POLLIN)  # type: ignore[arg-type]
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return bool(poller.poll(ms))
+
+    # -- sending --------------------------------------------------------------
+
+    def _send_frame(self, payload: Any, size: int) -> None:
+        if size < _LONG_MARK:
+            header = _HEADER.pack(size)
+        else:
+            header = _HEADER.pack(_LONG_MARK) + _LONG_HEADER.pack(size)
+        if size < _SMALL:
+            data = header + bytes(payload)
+            written = self._raw_write(data)
+            if written != len(data):
+                self._write_all(memoryview(data)[written:])
+            return
+        view = memoryview(payload)
+        written = self._raw_writev([header, view])
+        if written < len(header):
+            self._write_all(memoryview(header)[written:])
+            written = len(header)
+        if written - len(header) < size:
+            self._write_all(view[written - len(header):])
+
+    def _write_all(self, view: memoryview) -> None:
+        while len(view):
+            n = self._raw_write(view)
+            view = view[n:]
+
+    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
+        """Send the bytes of a bytes-like object (optionally a slice of it)."""
+        self._check_closed()
+        self._check_writable()
+        view = memoryview(buf)
+        if view.itemsize > 1 or view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        n = len(view)
+        if offset < 0:
+            raise ValueError("offset is negative")
+        if n < offset:
+            raise ValueError("buffer length < offset")
+        if size is None:
+            size = n - offset
+        elif size < 0:
+            raise ValueError("size is negative")
+        elif offset + size > n:
+            raise ValueError("buffer length < offset + size")
+        if offset or size != n:
+            view = view[offset:offset + size]
+        self._send_frame(view, size)
+
+    def send(self, obj: Any) -> None:
+        """Pickle ``obj`` and send it."""
+        self._check_closed()
+        self._check_writable()
+        data = dumps(obj)
+        self._send_frame(data, len(data))
+
+    # -- receiving -----------------------------------------------------------
+
+    def _fill(self, want: int) -> None:
+        """Make at least ``want`` unread bytes available in the buffer."""
+        buf = self._rbuf
+        if self._rpos and self._rpos == len(buf):
+            buf.clear()
+            self._rpos = 0
+        while len(buf) - self._rpos < want:
+            chunk = self._raw_read(_READ_CHUNK)
+            if not chunk:
+                if len(buf) - self._rpos:
+                    raise EOFError("connection closed in the middle of a message")
+                raise EOFError
+            buf += chunk
+
+    def _take(self, n: int) -> bytes:
+        pos = self._rpos
+        data = bytes(self._rbuf[pos:pos + n])
+        self._rpos = pos + n
+        return data
+
+    def _read_header(self) -> int:
+        self._fill(4)
+        (size,) = _HEADER.unpack_from(self._rbuf, self._rpos)
+        self._rpos += 4
+        if size == _LONG_MARK:
+            self._fill(8)
+            (size,) = _LONG_HEADER.unpack_from(self._rbuf, self._rpos)
+            self._rpos += 8
+        return size
+
+    def _read_payload(self, size: int) -> Any:
+        have = len(self._rbuf) - self._rpos
+        if size <= have:
+            return self._take(size)
+        if size <= _READ_CHUNK:
+            self._fill(size)
+            return self._take(size)
+        # Large: read straight into the final buffer, growing it only as data arrives.
+        out = bytearray(min(size, _PREALLOCATE_LIMIT))
+        out[:have] = self._rbuf[self._rpos:]
+        self._rbuf.clear()
+        self._rpos = 0
+        got = have
+        while got < size:
+            if got == len(out):
+                out.extend(bytes(min(len(out), size - len(out))))
+            n = self._raw_readinto(memoryview(out)[got:])
+            if not n:
+                raise EOFError("connection closed in the middle of a message")
+            got += n
+        return out
+
+    def _recv_frame(self, maxlength: int | None = None, settle_only: bool = False) -> Any:
+        while True:
+            size = self._read_header()
+            limit = self.max_message_size
+            if size > limit:
+                self.close()
+                raise MessageTooLargeError(
+                    f"peer announced a {size}-byte message, over this connection's "
+                    f"limit of {limit} bytes; the connection was closed"
+                )
+            if maxlength is not None and size > maxlength:
+                self.close()
+                raise OSError("bad message length")
+            payload = self._read_payload(size)
+            check = self._first_frame_check
+            if check is None:
+                return payload
+            self._first_frame_check = None
+            if check(bytes(payload)):
+                return payload
+            if settle_only:
+                return None
+
+    def recv_bytes(self, maxlength: int | None = None) -> bytes:
+        """Receive one message as bytes (OSError if longer than ``maxlength``)."""
+        self._check_closed()
+        self._check_readable()
+        if maxlength is not None and maxlength < 0:
+            raise ValueError("negative maxlength")
+        payload = self._recv_frame(maxlength)
+        return payload if type(payload) is bytes else bytes(payload)
+
+    def recv_bytes_into(self, buf: Any, offset: int = 0) -> int:
+        """Receive one message into ``buf`` at byte ``offset``; return its size."""
+        self._check_closed()
+        self._check_readable()
+        with memoryview(buf) as view:
+            if view.itemsize > 1 or view.format != "B":
+                view = view.cast("B")
+            capacity = len(view)
+            if offset < 0:
+                raise ValueError("negative offset")
+            if offset > capacity:
+                raise ValueError("offset too large")
+            payload = self._recv_frame()
+            size = len(payload)
+            if size > capacity - offset:
+                raise BufferTooShort(bytes(payload))
+            view[offset:offset + size] = payload
+            return size
+
+    def recv(self) -> Any:
+        """Receive one message and unpickle it."""
+        self._check_closed()
+        self._check_readable()
+        return loads(self._recv_frame())
+
+    def _has_buffered_data(self) -> bool:
+        return len(self._rbuf) > self._rpos
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether data is available to read, waiting up to ``timeout`` seconds."""
+        self._check_closed()
+        self._check_readable()
+        if self._has_buffered_data():
+            return True
+        ready = self._raw_wait_readable(timeout)
+        if ready and self._first_frame_check is not None:
+            return self._settle_first_frame(timeout)
+        return ready
+
+    def _settle_first_frame(self, timeout: float | None) -> bool:
+        """Read and check the peer's first frame (a handshake leftover, sent at
+        connection time and so already complete), then poll again for real data."""
+        try:
+            payload = self._recv_frame(settle_only=True)
+        except EOFError:
+            return True
+        if payload is not None:
+            # A real message: put it back in front of the buffer.
+            size = len(payload)
+            header = _HEADER.pack(size) if size < _LONG_MARK else (
+                _HEADER.pack(_LONG_MARK) + _LONG_HEADER.pack(size))
+            self._rbuf[self._rpos:self._rpos] = header + bytes(payload)
+            return True
+        return self._has_buffered_data() or self._raw_wait_readable(timeout)
+
+
+def rebuild_connection(dupfd: Any, readable: bool, writable: bool) -> Connection:
+    return Connection(dupfd.detach(), readable, writable)
+
+
+def reduce_connection(conn: Connection) -> Any:
+    """Pickle a Connection as its fd (inherited, or served by the fd sharer)."""
+    if conn._has_buffered_data():
+        raise ValueError(
+            f"{conn!r} has received data that was not read yet; read it before sending "
+            "the connection to another process"
+        )
+    return rebuild_connection, (DupFd(conn.fileno()), conn.readable, conn.writable)
+
+
+register(Connection, reduce_connection)

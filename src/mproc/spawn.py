@@ -1,0 +1,33 @@
+"""Spawn-related helpers (stdlib ``multiprocessing.spawn``)."""
+
+from ._launch.prep import collect as _collect
+from ._launch.prep import import_main as _import_main
+from ._launch.spawn import get_executable, set_executable
+
+WINEXE = False
+WINSERVICE = False
+
+
+def freeze_support() -> None:
+    """Nothing to do outside frozen Windows executables; kept for compatibility."""
+
+
+def get_preparation_data(name: str) -> dict:  # type: ignore[type-arg]
+    """The data a spawned child applies before unpickling its process object."""
+    from ._process import current_process
+
+    return _collect(name, "spawn", current_process().authkey)
+
+
+def import_main_path(main_path: str) -> None:
+    """Import the script at ``main_path`` as ``__mp_main__``."""
+    _import_main("path", main_path)
+
+
+__all__ = [
+    "freeze_support",
+    "set_executable",
+    "get_executable",
+    "get_preparation_data",
+    "import_main_path",
+]
