@@ -8,6 +8,8 @@ from ._process import (
     current_process,
     parent_process,
 )
+from ._process import ParentProcess as _ParentProcess
+from ._process import cleanup_children as _cleanup
 from ._runtime.state import STATE as _STATE
 
 _dangling = _STATE.dangling

@@ -4,7 +4,7 @@
 lambdas, closures and ``__main__`` objects.
 """
 
-from ._serialize.fds import DupFd, recv_handle, recvfds, send_handle, sendfds
+from ._serialize.fds import HAVE_SEND_HANDLE, DupFd, recv_handle, recvfds, send_handle, sendfds
 from ._serialize.pickler import Pickler as ForkingPickler
 from ._serialize.pickler import dump, register
 

@@ -1,0 +1,192 @@
+"""Pipe and Connection semantics, in-process and across every start method."""
+
+from __future__ import annotations
+
+import array
+import os
+import struct
+
+import pytest
+
+import mproc
+import mproc.connection
+from mproc.errors import BufferTooShort, MessageTooLargeError
+
+TIMEOUT = 30
+
+
+STOP = b"--stop--"
+
+
+def _echo(conn):
+    # Under fork the child also holds the parent's end, so EOF never comes: stop on None.
+    for obj in iter(conn.recv, None):
+        conn.send(obj)
+    conn.close()
+
+
+def _echo_bytes(conn):
+    for data in iter(conn.recv_bytes, STOP):
+        conn.send_bytes(data)
+    conn.close()
+
+
+def _send_back(conn, other):
+    other.send("via passed connection")
+    other.close()
+    conn.send("done")
+    conn.close()
+
+
+@pytest.fixture
+def pipe():
+    a, b = mproc.Pipe()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_duplex_roundtrip_and_eof(pipe):
+    a, b = pipe
+    a.send({"x": [1, 2, 3]})
+    assert b.recv() == {"x": [1, 2, 3]}
+    b.send_bytes(b"hello world", 6, 5)
+    assert a.recv_bytes() == b"world"
+    b.close()
+    with pytest.raises(EOFError):
+        a.recv()
+
+
+def test_one_way_pipe_refuses_wrong_direction():
+    reader, writer = mproc.Pipe(duplex=False)
+    with reader, writer:
+        with pytest.raises(OSError, match="write-only"):
+            writer.recv()
+        with pytest.raises(OSError, match="read-only"):
+            reader.send(1)
+        assert reader.readable and not reader.writable
+        assert writer.writable and not writer.readable
+
+
+def test_send_bytes_argument_checks(pipe):
+    a, _ = pipe
+    with pytest.raises(ValueError, match="offset is negative"):
+        a.send_bytes(b"abc", -1)
+    with pytest.raises(ValueError, match="buffer length < offset"):
+        a.send_bytes(b"abc", 4)
+    with pytest.raises(ValueError, match="size is negative"):
+        a.send_bytes(b"abc", 1, -1)
+    with pytest.raises(ValueError, match="buffer length < offset \\+ size"):
+        a.send_bytes(b"abc", 1, 3)
+
+
+def test_recv_bytes_maxlength_closes_on_overflow(pipe):
+    a, b = pipe
+    a.send_bytes(b"x" * 100)
+    with pytest.raises(OSError, match="bad message length"):
+        b.recv_bytes(10)
+    assert b.closed
+
+
+def test_recv_bytes_into_and_buffer_too_short(pipe):
+    a, b = pipe
+    buf = array.array("i", [0] * 4)
+    a.send_bytes(array.array("i", [1, 2]))
+    assert b.recv_bytes_into(buf, 8) == 8
+    assert list(buf) == [0, 0, 1, 2]
+    a.send_bytes(b"y" * 64)
+    small = bytearray(8)
+    with pytest.raises(BufferTooShort) as info:
+        b.recv_bytes_into(small)
+    assert info.value.args[0] == b"y" * 64
+
+
+def test_poll_and_closed_errors(pipe):
+    a, b = pipe
+    assert not b.poll()
+    assert not b.poll(0.05)
+    a.send(1)
+    assert b.poll(TIMEOUT)
+    assert b.recv() == 1
+    a.close()
+    with pytest.raises(OSError, match="handle is closed"):
+        a.send(1)
+    assert b.poll(TIMEOUT)  # EOF is readable
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 1 << 20, (4 << 20) + 3])
+def test_message_sizes_roundtrip_through_child(ctx, size):
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_echo_bytes, args=(child,))
+    proc.start()
+    child.close()
+    payload = os.urandom(size)
+    parent.send_bytes(payload)
+    assert parent.recv_bytes() == payload
+    parent.send_bytes(STOP)
+    parent.close()
+    proc.join(TIMEOUT)
+    assert proc.exitcode == 0
+
+
+def test_many_small_messages_arrive_in_order(ctx):
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_echo, args=(child,))
+    proc.start()
+    child.close()
+    for i in range(200):
+        parent.send(("msg", i))
+    assert [parent.recv()[1] for _ in range(200)] == list(range(200))
+    parent.send(None)
+    parent.close()
+    proc.join(TIMEOUT)
+
+
+def test_absurd_length_header_is_refused_without_allocating(pipe):
+    a, b = pipe
+    os.write(a.fileno(), struct.pack("!I", 0xFFFFFFFF) + struct.pack("!Q", 1 << 62))
+    with pytest.raises(MessageTooLargeError, match="limit"):
+        b.recv_bytes()
+    assert b.closed
+
+
+def test_truncated_message_is_eof_not_hang(pipe):
+    a, b = pipe
+    os.write(a.fileno(), struct.pack("!I", 1000) + b"only a little")
+    a.close()
+    with pytest.raises(EOFError):
+        b.recv_bytes()
+
+
+def test_connection_passed_to_running_child(ctx):
+    control, child_control = ctx.Pipe()
+    proc = ctx.Process(target=_send_back_from_queue, args=(child_control,))
+    proc.start()
+    child_control.close()
+    reader, writer = mproc.Pipe(duplex=False)
+    control.send(writer)  # the child is already running: the fd travels by SCM_RIGHTS
+    writer.close()
+    assert reader.poll(TIMEOUT)
+    assert reader.recv() == "via passed connection"
+    assert control.recv() == "done"
+    reader.close()
+    control.close()
+    proc.join(TIMEOUT)
+    assert proc.exitcode == 0
+
+
+def _send_back_from_queue(control):
+    other = control.recv()
+    _send_back(control, other)
+
+
+def test_wait_returns_ready_objects(pipe):
+    a, b = pipe
+    r, w = mproc.Pipe(duplex=False)
+    with r, w:
+        assert mproc.connection.wait([b, r], timeout=0.05) == []
+        a.send(1)
+        assert mproc.connection.wait([b, r], timeout=TIMEOUT) == [b]
+        w.send(2)
+        b.recv()
+        assert mproc.connection.wait([b, r], timeout=TIMEOUT) == [r]
