@@ -179,6 +179,7 @@ forkserver = ForkServer()
 
 class ForkserverLaunch(Launch):
     method = "forkserver"
+    _pid: int | None = None
 
     def duplicate_for_child(self, fd: int) -> int:
         self._child_fds.append(fd)
@@ -188,24 +189,44 @@ class ForkserverLaunch(Launch):
         self._child_fds: list[int] = []
         with spawning_for(self):
             body = dumps(process_obj)
-        prep = collect(process_obj.name, self.method, process_obj.authkey)
+        payload = dumps(collect(process_obj.name, self.method, process_obj.authkey)) + body
         status_r, data_w = forkserver.connect_to_new_process(self._child_fds,
                                                              bool(process_obj.daemon))
-        raw = _read_exact(status_r, PID.size)
-        if len(raw) != PID.size:
-            os.close(status_r)
-            os.close(data_w)
-            raise OSError("the fork server died before it could start the child")
-        (self.pid,) = PID.unpack(raw)
         self.sentinel = status_r
         self._own_fds(status_r)
-        write_all(data_w, dumps(prep) + body)
+        # The child reads its payload as soon as it is forked; the pid is read lazily
+        # (the server writes it first thing on the status pipe), so start() does not
+        # wait for the server's fork.
+        write_all(data_w, payload)
+
+    @property
+    def pid(self) -> int:  # type: ignore[override]
+        if self._pid is None:
+            raw = _read_exact(self.sentinel, PID.size)
+            if len(raw) != PID.size:
+                raise OSError("the fork server died before it could start the child")
+            (self._pid,) = PID.unpack(raw)
+        return self._pid
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
         if self.returncode is None:
+            try:
+                self.pid  # noqa: B018 - consumes the pid header of the status pipe
+            except OSError:
+                self.returncode = 255
+                return self.returncode
             if flag == os.WNOHANG and not wait_readable(self.sentinel, 0):
                 return None
             raw = _read_exact(self.sentinel, STATUS.size)
             self.returncode = STATUS.unpack(raw)[0] if len(raw) == STATUS.size else 255
         return self.returncode
 
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.returncode is None and timeout is not None:
+            try:
+                self.pid  # noqa: B018 - the pid header must not count as readiness
+            except OSError:
+                return self.poll()
+            if not wait_readable(self.sentinel, timeout):
+                return None
+        return self.poll(os.WNOHANG if timeout == 0.0 else 0)

@@ -34,8 +34,12 @@ def _recv_request(sock: socket.socket) -> tuple[bytes, list[int]]:
     return msg, list(fds)
 
 
+# What nearly every child unpickles: import once here, not in every child.
+_ALWAYS_PRELOADED = ["mproc.context", "mproc.connection", "mproc.synchronize", "mproc.queues"]
+
+
 def _preload(modules: list[str]) -> None:
-    for name in modules:
+    for name in [*_ALWAYS_PRELOADED, *modules]:
         if name == "__main__":
             continue  # apply() already imported the main module
         try:
@@ -65,6 +69,40 @@ def forkserver_main() -> None:
     serve(socket.socket(fileno=sock_fd), parent_pid)
 
 
+class _Spare:
+    """A child forked ahead of time, waiting for its assignment on a socket, so
+    the fork itself is off the path between a request and the child running."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+
+def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket | None,
+                  data_r: int, child_fds: list[int]) -> None:
+    """In a freshly forked child: drop the server's state, then run the process."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in closing:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if assignment is not None:
+            tag, fds = _recv_request(assignment)
+            assignment.close()
+            if not tag or not fds:
+                os._exit(0)
+            data_r, child_fds = fds[0], fds[1:]
+        STATE.inherited_fds = child_fds
+        code = run_from_pipe(data_r, parent_pid, minimal_site=False)
+    finally:
+        os._exit(code)
+
+
 def serve(sock: socket.socket, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_r, wake_w = os.pipe()
@@ -75,51 +113,72 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(wake_r, select.POLLIN)
+    spare: _Spare | None = None
+
+    def server_fds() -> list[int]:
+        return [sock.fileno(), wake_r, wake_w] + [fd for fd, _ in children.values()]
+
+    def fork_spare() -> _Spare | None:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _become_child(server_fds(), parent_pid, theirs, -1, [])
+        theirs.close()
+        return _Spare(pid, ours)
+
     while True:
+        if spare is None:
+            spare = fork_spare()
         events = dict(poller.poll())
         if wake_r in events:
             os.read(wake_r, 4096)
             _reap(children)
-        if sock.fileno() in events:
+        if sock.fileno() not in events:
+            continue
+        try:
+            tag, fds = _recv_request(sock)
+        except OSError:
+            tag, fds = b"", []
+        if not tag:
+            if spare is not None:
+                spare.sock.close()
+            _shutdown(children)
+            return
+        if len(fds) < 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        data_r, status_w, child_fds = fds[0], fds[1], fds[2:]
+        pid = -1
+        if spare is not None:
             try:
-                tag, fds = _recv_request(sock)
+                _send_assignment(spare.sock, tag, [data_r, *child_fds])
+                pid = spare.pid
             except OSError:
-                tag, fds = b"", []
-            if not tag:
-                _shutdown(children)
-                return
-            if len(fds) < 2:
-                for fd in fds:
-                    os.close(fd)
-                continue
-            data_r, status_w, child_fds = fds[0], fds[1], fds[2:]
+                pass  # the spare died; fork directly below
+            spare.sock.close()
+            spare = None
+        if pid < 0:
             pid = os.fork()
             if pid == 0:
-                code = 1
-                try:
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
-                    sock.close()
-                    os.close(wake_r)
-                    os.close(wake_w)
-                    os.close(status_w)
-                    for other_fd, _daemonic in children.values():
-                        os.close(other_fd)
-                    STATE.inherited_fds = child_fds
-                    code = run_from_pipe(data_r, parent_pid, minimal_site=False)
-                finally:
-                    os._exit(code)
-            os.close(data_r)
-            for fd in child_fds:
-                os.close(fd)
-            os.write(status_w, PID.pack(pid))
-            children[pid] = (status_w, tag == b"D")
-            _reap(children)
+                _become_child([*server_fds(), status_w], parent_pid, None, data_r, child_fds)
+        os.close(data_r)
+        for fd in child_fds:
+            os.close(fd)
+        os.write(status_w, PID.pack(pid))
+        children[pid] = (status_w, tag == b"D")
+        _reap(children)
+
+
+def _send_assignment(sock: socket.socket, tag: bytes, fds: list[int]) -> None:
+    import array
+
+    sock.sendmsg([tag], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
 
 def _reap(children: dict[int, tuple[int, bool]]) -> None:
-    while children:
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -128,7 +187,7 @@ def _reap(children: dict[int, tuple[int, bool]]) -> None:
             return
         entry = children.pop(pid, None)
         if entry is None:
-            continue
+            continue  # a spare that died, or was told to exit
         status_fd, _daemonic = entry
         try:
             os.write(status_fd, STATUS.pack(os.waitstatus_to_exitcode(status)))

@@ -17,6 +17,7 @@ cloudpickle is imported the first time something needs it.
 from __future__ import annotations
 
 import copyreg
+import importlib
 import io
 import pickle
 import sys
@@ -35,10 +36,15 @@ loads = pickle.loads
 _FUNCTION_TYPES = (types.FunctionType,)
 
 
-def _lookup(module_name: str, qualname: str) -> Any:
+def _lookup(module_name: str, qualname: str, load: bool = False) -> Any:
     obj: Any = sys.modules.get(module_name)
     if obj is None:
-        return None
+        if not load:
+            return None
+        try:
+            obj = importlib.import_module(module_name)
+        except Exception:
+            return None
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -76,7 +82,7 @@ def _needs_value(obj: Any) -> bool | None:
         return False if "<" not in qualname else True
     if "<" in qualname:  # <lambda>, <locals>
         return True
-    return None if _lookup(module, qualname) is obj else True
+    return None if _lookup(module, qualname, load=True) is obj else True
 
 
 # Reducers for types whose module is imported only when something uses it.
