@@ -34,6 +34,7 @@ _LONG_MARK = 0xFFFFFFFF
 _READ_CHUNK = 256 * 1024
 _SMALL = 64 * 1024  # payloads below this are copied into one write with their header
 _PREALLOCATE_LIMIT = 64 * 1024 * 1024
+_MSG_WAITALL = 0x100  # socket.MSG_WAITALL on Linux; read from socket when available
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 40  # 1 TiB: beyond any honest message
 
 
@@ -56,6 +57,11 @@ class Connection:
         self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
         # Set by Listener/Client: inspects the first frame (handshake leftovers).
         self._first_frame_check: Callable[[bytes], bool] | None = None
+        # A socket object over the same fd, for recv(MSG_WAITALL); None = not known yet.
+        self._sock: Any = None
+        # After a large message, read the next header alone so that the next large
+        # payload can land directly in its final bytes object.
+        self._header_only = False
 
     # -- state ---------------------------------------------------------------
 
@@ -103,6 +109,9 @@ class Connection:
 
     def _close(self) -> None:
         assert self._handle is not None
+        if self._sock:
+            self._sock.detach()
+            self._sock = False
         os.close(self._handle)
 
     def __enter__(self) -> Connection:
@@ -193,19 +202,30 @@ class Connection:
 
     # -- receiving -----------------------------------------------------------
 
-    def _fill(self, want: int) -> None:
+    def _fill(self, want: int, chunk_size: int = _READ_CHUNK) -> None:
         """Make at least ``want`` unread bytes available in the buffer."""
         buf = self._rbuf
         if self._rpos and self._rpos == len(buf):
             buf.clear()
             self._rpos = 0
         while len(buf) - self._rpos < want:
-            chunk = self._raw_read(_READ_CHUNK)
+            chunk = self._raw_read(chunk_size)
             if not chunk:
                 if len(buf) - self._rpos:
                     raise EOFError("connection closed in the middle of a message")
                 raise EOFError
             buf += chunk
+
+    def _socket_object(self) -> Any:
+        """A socket sharing our fd, if the fd is a stream socket (else False)."""
+        if self._sock is None:
+            import socket
+            import stat
+
+            self._sock = False
+            if stat.S_ISSOCK(os.fstat(self._handle).st_mode):  # type: ignore[arg-type]
+                self._sock = socket.socket(fileno=self._handle)
+        return self._sock
 
     def _take(self, n: int) -> bytes:
         pos = self._rpos
@@ -214,7 +234,7 @@ class Connection:
         return data
 
     def _read_header(self) -> int:
-        self._fill(4)
+        self._fill(4, 4 if self._header_only else _READ_CHUNK)
         (size,) = _HEADER.unpack_from(self._rbuf, self._rpos)
         self._rpos += 4
         if size == _LONG_MARK:
@@ -228,8 +248,21 @@ class Connection:
         if size <= have:
             return self._take(size)
         if size <= _READ_CHUNK:
+            self._header_only = False
             self._fill(size)
             return self._take(size)
+        self._header_only = True
+        if not have and size <= _PREALLOCATE_LIMIT:
+            sock = self._socket_object()
+            if sock:
+                # One copy, kernel to the final bytes object.
+                data = sock.recv(size, _MSG_WAITALL)
+                if len(data) == size:
+                    return data
+                if not data:
+                    raise EOFError("connection closed in the middle of a message")
+                self._rbuf += data  # interrupted: finish below
+                have = len(data)
         # Large: read straight into the final buffer, growing it only as data arrives.
         out = bytearray(min(size, _PREALLOCATE_LIMIT))
         out[:have] = self._rbuf[self._rpos:]
