@@ -9,6 +9,7 @@ the exit code exactly as the stdlib does.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -404,3 +405,6 @@ def exit_function() -> None:
         child.join()
     log.debug("running the remaining finalizers")
     run_finalizers()
+
+
+atexit.register(exit_function)
