@@ -212,6 +212,13 @@ class Listener:
 
     def accept(self) -> Connection:
         """Wait for a client, authenticate it, and return the connection."""
+        conn = self.accept_unauthenticated()
+        self.authenticate(conn)
+        return conn
+
+    def accept_unauthenticated(self) -> Connection:
+        """Accept a client without the handshake; a server calls ``authenticate``
+        on its own thread so that a slow client delays nobody else."""
         if self._socket is None:
             raise OSError("listener is closed")
         while True:
@@ -220,9 +227,11 @@ class Listener:
                 break
             except InterruptedError:
                 continue
-        conn = _connection_from(raw)
+        return _connection_from(raw)
+
+    def authenticate(self, conn: Connection) -> None:
+        """Run the listener side of the handshake on an accepted connection."""
         _run_handshake(conn, self._handshake_timeout, _server_steps(self._authkey))
-        return conn
 
     def close(self) -> None:
         sock, self._socket = self._socket, None
