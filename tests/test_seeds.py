@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from .seeds.catalog import PROGRAMS, SeedProgram
+from .seeds.catalog import BY_FILE, PROGRAMS, SeedProgram
 
-IMPLEMENTED = {"core"}
+IMPLEMENTED = {"core", "managers"}
 SRC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "src")
 
 
@@ -78,4 +78,36 @@ def test_seed_program_runs_unchanged(program: SeedProgram, tmp_path) -> None:
         (tmp_path / name).write_text(content)
     port = _free_port() if program.needs_port else None
     proc = _start(program, str(tmp_path), port)
-    _judge(program, *_finish(proc, program))
+    if program.companion is None:
+        _judge(program, *_finish(proc, program))
+        return
+    # A server and its client program (the distributed task queue): start the
+    # companion once the server says it is ready, then judge both.
+    seen = _read_until(proc, program.wait_for or "", program.timeout)
+    companion = BY_FILE[program.companion]
+    _judge(companion, *_finish(_start(companion, str(tmp_path), port), companion))
+    out, err, code = _finish(proc, program)
+    _judge(program, seen + out, err, code)
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """Read the program's stdout (raw, unbuffered) until a line equals ``marker``."""
+    import select
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+        text = data.decode("utf-8", "replace")
+        if any(line.strip() == marker for line in text.splitlines()):
+            return text
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"never saw {marker!r}; output so far: {data!r}")

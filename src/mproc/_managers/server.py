@@ -269,8 +269,9 @@ class Server:
             if self.id_to_refcount[ident] == 0:
                 del self.id_to_refcount[ident]
                 # Drop the object outside the lock: its finalizer may call back in.
+                # (An object also held by a proxy living in this server, e.g. one
+                # stored in a managed list, stays in id_to_local_proxy_obj.)
                 dropped = self.id_to_obj.pop(ident, None)
-                self.id_to_local_proxy_obj.pop(ident, None)
             else:
                 dropped = None
         del dropped
