@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-import mproc
 from mproc.connection import Client
 from mproc.errors import AuthenticationError
 from mproc.managers import BaseManager, BaseProxy, RemoteError
@@ -216,7 +215,6 @@ def test_server_survives_bad_clients_and_serves_many():
 
 _ORPHAN = """
 import sys, time
-import mproc
 if __name__ == "__main__":
     m = mproc.get_context(sys.argv[1]).Manager()
     print(m._process.pid, flush=True)
