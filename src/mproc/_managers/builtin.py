@@ -35,7 +35,8 @@ def _view_as_list(view: Any) -> Any:
 
 
 # keys()/values()/items() of a managed dict reach the client as lists.
-for _view in (type({}.keys()), type({}.values()), type({}.items())):
+_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
+for _view in _DICT_VIEWS:
     register(_view, _view_as_list)
 
 

@@ -1,0 +1,6 @@
+"""``python -m mproc``: run, demo, bench (see ``mproc._cli``)."""
+
+from ._cli.main import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
