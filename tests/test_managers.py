@@ -215,6 +215,7 @@ def test_server_survives_bad_clients_and_serves_many():
 
 _ORPHAN = """
 import sys, time
+import mproc
 if __name__ == "__main__":
     m = mproc.get_context(sys.argv[1]).Manager()
     print(m._process.pid, flush=True)

@@ -4,6 +4,7 @@
 are bound to the default context, exactly as the stdlib binds its own.
 """
 
+from . import process, reduction
 from ._context import default_context as _ctx
 from ._runtime.log import SUBDEBUG, SUBWARNING
 from .errors import AuthenticationError, BufferTooShort, ProcessError, TimeoutError

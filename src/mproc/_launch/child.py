@@ -38,6 +38,8 @@ def _read_process(stream: BinaryIO, minimal_site: bool) -> Any:
     prep = pickle.load(stream)
     if "inherited_fds" in prep:  # spawn; the fork server sets them itself
         STATE.inherited_fds = list(prep["inherited_fds"])
+    STATE.helper_fds = {name: STATE.inherited_fds[index]
+                        for name, index in prep.get("helper_fds", {}).items()}
     current = STATE.current
     if current is not None:
         current.name = prep["name"]

@@ -29,7 +29,7 @@ from .._serialize.pickler import dumps
 from .._serialize.spawning import spawning_for
 from .base import Launch, wait_readable
 from .prep import collect
-from .spawn import child_command, posix_spawn_with_fds, write_all
+from .spawn import child_command, hand_over_helpers, posix_spawn_with_fds, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -189,7 +189,9 @@ class ForkserverLaunch(Launch):
         self._child_fds: list[int] = []
         with spawning_for(self):
             body = dumps(process_obj)
-        payload = dumps(collect(process_obj.name, self.method, process_obj.authkey)) + body
+        prep = collect(process_obj.name, self.method, process_obj.authkey)
+        prep["helper_fds"] = hand_over_helpers(self)
+        payload = dumps(prep) + body
         status_r, data_w = forkserver.connect_to_new_process(self._child_fds,
                                                              bool(process_obj.daemon))
         self.sentinel = status_r

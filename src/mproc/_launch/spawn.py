@@ -29,7 +29,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["SpawnLaunch", "set_executable", "get_executable", "child_command"]
+__all__ = [
+    "SpawnLaunch", "set_executable", "get_executable", "child_command", "hand_over_helpers",
+]
 
 _executable: str | None = None
 _SAFE_FINDER_MODULES = {
@@ -90,6 +92,13 @@ def child_command(module: str, entry: str, *args: str) -> list[str]:
     return [get_executable(), *flags, "-c", code, *args, "full" if full_site else "minimal"]
 
 
+def hand_over_helpers(launch: Any) -> dict[str, int]:
+    """Pass the helpers' fds to the child; their indexes among its inherited fds."""
+    from .._runtime.state import STATE
+
+    return {name: launch.duplicate_for_child(fd) for name, fd in STATE.helper_fds.items()}
+
+
 def posix_spawn_with_fds(argv: list[str], fds: list[int]) -> int:
     actions = [(os.POSIX_SPAWN_DUP2, fd, fd) for fd in fds]
     return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
@@ -118,6 +127,7 @@ class SpawnLaunch(DirectChildLaunch):
         with spawning_for(self):
             body = dumps(process_obj)
         prep = collect(process_obj.name, self.method, process_obj.authkey)
+        prep["helper_fds"] = hand_over_helpers(self)
         prep["inherited_fds"] = list(self._child_fds)
         payload = dumps(prep) + body
         data_r, data_w = os.pipe()

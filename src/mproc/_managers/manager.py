@@ -74,14 +74,19 @@ class BaseManager:
 
     def __init__(self, address: Any = None, authkey: bytes | None = None,
                  serializer: str = "pickle", ctx: Any = None, *,
-                 shutdown_timeout: float = 1.0) -> None:
+                 shutdown_timeout: float = 1.0, ssl_context: Any = None,
+                 server_ssl_context: Any = None) -> None:
         if authkey is None:
             authkey = current_process().authkey
         self._address = address
         self._authkey = AuthenticationString(authkey)
         self._state = State()
         self._serializer = serializer
-        self._Listener, self._Client = listener_client(serializer)
+        # TLS: ssl_context for this side's connections to the server,
+        # server_ssl_context for the server (an SSLContext, or a function making one).
+        self._ssl_context = ssl_context
+        self._server_ssl_context = server_ssl_context
+        self._Listener, self._Client = listener_client(serializer, ssl_context)
         self._ctx = ctx or default_context.get_context()
         self._shutdown_timeout = shutdown_timeout
 
@@ -89,7 +94,8 @@ class BaseManager:
         """A Server for this manager, to run in this process with serve_forever()."""
         if self._state.value != State.INITIAL:
             self._raise_for_state()
-        return self._Server(self._registry, self._address, self._authkey, self._serializer)
+        return self._Server(self._registry, self._address, self._authkey, self._serializer,
+                            ssl_context=self._server_ssl_context)
 
     def connect(self) -> None:
         """Connect to a manager server that is already running at ``address``."""
@@ -106,11 +112,12 @@ class BaseManager:
             self._raise_for_state()
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        _check_sendable_context(self._server_ssl_context, self._ctx)
         reader, writer = Pipe(duplex=False)
         self._process = self._ctx.Process(
             target=type(self)._run_server,
             args=(self._registry, self._address, self._authkey, self._serializer, writer,
-                  initializer, tuple(initargs), os.getpid()))
+                  initializer, tuple(initargs), os.getpid(), self._server_ssl_context))
         ident = ":".join(str(i) for i in self._process._identity)
         self._process.name = type(self).__name__ + "-" + ident
         self._process.start()
@@ -138,9 +145,10 @@ class BaseManager:
     @classmethod
     def _run_server(cls, registry: dict[str, Any], address: Any, authkey: bytes,
                     serializer: str, writer: Any, initializer: Any = None,
-                    initargs: tuple[Any, ...] = (), parent_pid: int | None = None) -> None:
+                    initargs: tuple[Any, ...] = (), parent_pid: int | None = None,
+                    server_ssl_context: Any = None) -> None:
         run_server(registry, address, authkey, serializer, writer, initializer, initargs,
-                   parent_pid, cls._Server)
+                   parent_pid, cls._Server, server_ssl_context)
 
     def _raise_for_state(self) -> None:
         if self._state.value == State.STARTED:
@@ -250,6 +258,16 @@ class BaseManager:
 
             create.__name__ = create.__qualname__ = typeid
             setattr(cls, typeid, create)
+
+
+def _check_sendable_context(context: Any, ctx: Any) -> None:
+    import ssl
+
+    if isinstance(context, ssl.SSLContext) and ctx.get_start_method() != "fork":
+        raise TypeError(
+            "server_ssl_context: an SSLContext object cannot be sent to a manager process "
+            f"started with {ctx.get_start_method()!r}; pass a function that builds it "
+            "(e.g. functools.partial(make_server_context, certfile, keyfile))")
 
 
 def make_pool(*args: Any, **kwds: Any) -> Any:

@@ -15,6 +15,7 @@ marshalling of the same messages over the same framing).
 
 from __future__ import annotations
 
+import functools
 import traceback
 
 from .._wire.connection import Connection
@@ -112,15 +113,28 @@ class XmlListener(Listener):
     def accept(self) -> XmlConnection:  # type: ignore[override]
         return XmlConnection(super().accept())
 
+    def wrap_connection(self, conn: Connection) -> Any:
+        return XmlConnection(conn)
+
 
 def XmlClient(*args: Any, **kwds: Any) -> XmlConnection:  # noqa: N802 - stdlib-like name
     return XmlConnection(Client(*args, **kwds))
 
 
-def listener_client(serializer: str) -> tuple[Any, Any]:
-    """(Listener class, Client function) for a serializer name."""
+def listener_client(serializer: str, ssl_context: Any = None,
+                    server_ssl_context: Any = None) -> tuple[Any, Any]:
+    """(Listener class, Client function) for a serializer name, with TLS if given
+    contexts (an SSLContext, or a function returning one)."""
+    listener: Any
+    client: Any
     if serializer == "pickle":
-        return Listener, Client
-    if serializer == "xmlrpclib":
-        return XmlListener, XmlClient
-    raise ValueError(f"unknown serializer {serializer!r}: use 'pickle' or 'xmlrpclib'")
+        listener, client = Listener, Client
+    elif serializer == "xmlrpclib":
+        listener, client = XmlListener, XmlClient
+    else:
+        raise ValueError(f"unknown serializer {serializer!r}: use 'pickle' or 'xmlrpclib'")
+    if ssl_context is not None:
+        client = functools.partial(client, ssl_context=ssl_context)
+    if server_ssl_context is not None:
+        listener = functools.partial(listener, ssl_context=server_ssl_context)
+    return listener, client

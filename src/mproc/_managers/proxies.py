@@ -36,7 +36,7 @@ class BaseProxy:
 
     def __init__(self, token: Token, serializer: str, manager: Any = None,
                  authkey: bytes | None = None, exposed: Any = None, incref: bool = True,
-                 manager_owned: bool = False) -> None:
+                 manager_owned: bool = False, ssl_context: Any = None) -> None:
         with BaseProxy._mutex:
             entry = BaseProxy._address_to_local.get(token.address)
             if entry is None:
@@ -47,7 +47,10 @@ class BaseProxy:
         self._id = token.id
         self._manager = manager
         self._serializer = serializer
-        self._Client = listener_client(serializer)[1]
+        if ssl_context is None and manager is not None:
+            ssl_context = manager._ssl_context
+        self._ssl_context = ssl_context
+        self._Client = listener_client(serializer, ssl_context)[1]
         self._owned_by_manager = manager_owned
         if authkey is not None:
             self._authkey = bytes(authkey)
@@ -86,7 +89,8 @@ class BaseProxy:
             proxytype = self._manager._registry[token.typeid][-1] if self._manager else AutoProxy
             token.address = self._token.address
             proxy = proxytype(token, self._serializer, manager=self._manager,
-                              authkey=self._authkey, exposed=exposed)
+                              authkey=self._authkey, exposed=exposed,
+                              ssl_context=self._ssl_context)
             conn = self._Client(token.address, authkey=self._authkey)
             dispatch(conn, None, "decref", (token.id,))
             return proxy
@@ -137,6 +141,14 @@ class BaseProxy:
         kwds: dict[str, Any] = {}
         if spawning_launcher() is not None:
             kwds["authkey"] = self._authkey
+        if self._ssl_context is not None:
+            import ssl
+
+            if isinstance(self._ssl_context, ssl.SSLContext):
+                raise TypeError(
+                    "a proxy to a TLS manager can only be sent to another process when the "
+                    "manager was given a function that builds its SSLContext, not an object")
+            kwds["ssl_context"] = self._ssl_context
         if getattr(self, "_isauto", False):
             kwds["exposed"] = self._exposed_
             return (RebuildProxy, (AutoProxy, self._token, self._serializer, kwds))
@@ -202,9 +214,12 @@ def _forwarder(name: str) -> Any:
 
 
 def AutoProxy(token: Token, serializer: str, manager: Any = None, authkey: bytes | None = None,  # noqa: N802
-              exposed: Any = None, incref: bool = True, manager_owned: bool = False) -> Any:
+              exposed: Any = None, incref: bool = True, manager_owned: bool = False,
+              ssl_context: Any = None) -> Any:
     """A proxy whose methods are whatever the referent exposes."""
-    _listener, client = listener_client(serializer)
+    if ssl_context is None and manager is not None:
+        ssl_context = manager._ssl_context
+    _listener, client = listener_client(serializer, ssl_context)
     if exposed is None:
         conn = client(token.address, authkey=authkey)
         try:
@@ -217,7 +232,7 @@ def AutoProxy(token: Token, serializer: str, manager: Any = None, authkey: bytes
         authkey = current_process().authkey
     proxy_type = MakeProxyType(f"AutoProxy[{token.typeid}]", exposed)
     proxy = proxy_type(token, serializer, manager=manager, authkey=authkey, incref=incref,
-                       manager_owned=manager_owned)
+                       manager_owned=manager_owned, ssl_context=ssl_context)
     proxy._isauto = True
     return proxy
 

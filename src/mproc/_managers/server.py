@@ -52,12 +52,13 @@ class Server:
               "number_of_objects", "dummy", "incref", "decref")
 
     def __init__(self, registry: dict[str, Any], address: Any, authkey: bytes,
-                 serializer: str, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+                 serializer: str, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, *,
+                 ssl_context: Any = None) -> None:
         if not isinstance(authkey, bytes):
             raise TypeError(f"Authkey {authkey!r} is type {type(authkey)!s}, not bytes")
         self.registry = registry
         self.authkey = AuthenticationString(authkey)
-        listener_cls, _client = listener_client(serializer)
+        listener_cls, _client = listener_client(serializer, server_ssl_context=ssl_context)
         self.listener = listener_cls(address=address, backlog=128, authkey=self.authkey)
         self.address = self.listener.address
         self.max_message_size = max_message_size
@@ -91,22 +92,21 @@ class Server:
     def accepter(self) -> None:
         while not self.stop_event.is_set():
             try:
-                conn = self.listener.accept_unauthenticated()
+                sock = self.listener.accept_unauthenticated()
             except OSError:
                 if self.stop_event.is_set() or self.listener._socket is None:
                     return
                 continue
-            threading.Thread(target=self.handle_connection, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.handle_connection, args=(sock,), daemon=True).start()
 
-    def handle_connection(self, conn: Any) -> None:
-        raw = getattr(conn, "_conn", conn)
+    def handle_connection(self, sock: Any) -> None:
         try:
-            self.listener.authenticate(raw)
+            raw = self.listener.authenticate(sock)
         except (AuthenticationError, OSError) as exc:
             log.info("manager refused a connection: %s", exc)
-            raw.close()
             return
         raw.max_message_size = self.max_message_size
+        conn = self.listener.wrap_connection(raw)
         try:
             self.serve_client(conn)
         finally:
@@ -279,7 +279,8 @@ class Server:
 
 def run_server(registry: dict[str, Any], address: Any, authkey: bytes, serializer: str,
                writer: Any, initializer: Any, initargs: tuple[Any, ...],
-               parent_pid: int | None, server_class: Any = None) -> None:
+               parent_pid: int | None, server_class: Any = None,
+               ssl_context: Any = None) -> None:
     """Body of the manager process: start serving and report the address (or why not)."""
     import signal
 
@@ -287,7 +288,8 @@ def run_server(registry: dict[str, Any], address: Any, authkey: bytes, serialize
     if initializer is not None:
         initializer(*initargs)
     try:
-        server = (server_class or Server)(registry, address, authkey, serializer)
+        server = (server_class or Server)(registry, address, authkey, serializer,
+                                          ssl_context=ssl_context)
     except Exception as exc:
         writer.send(("error", exc))
         writer.close()

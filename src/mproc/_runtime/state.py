@@ -45,6 +45,9 @@ class ProcessState:
         self.bootstrapping = False  # True while a child imports main / unpickles its target
         self.start_method_in_child: str | None = None  # how this process was started
         self.inherited_fds: list[int] = []  # fds a launcher handed to this child
+        # Long-lived helpers' fds (e.g. the resource tracker's pipe), by name: every
+        # launcher hands them to its children, which find them here under the same name.
+        self.helper_fds: dict[str, int] = {}
 
     def next_child_index(self) -> int:
         return next(self.counter)

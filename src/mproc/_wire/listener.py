@@ -27,6 +27,7 @@ from .._runtime.tempdir import get_temp_dir
 from ..errors import AuthenticationError
 from . import auth
 from .connection import Connection
+from .tls import TLSConnection, resolve_ssl_context, wrap_client_side, wrap_server_side
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,27 +108,39 @@ def _connection_from(sock: socket.socket) -> Connection:
 
 def _run_handshake(conn: Connection, timeout: float | None, steps: Any) -> None:
     """Run ``steps(conn)`` under a deadline; any failure closes ``conn``."""
+    if isinstance(conn, TLSConnection):
+        conn.settimeout(timeout)
+        try:
+            _guarded_steps(conn, timeout, steps)
+        finally:
+            if not conn.closed:
+                conn.settimeout(None)
+        return
     with socket.socket(fileno=os.dup(conn.fileno())) as raw:
         if timeout:
             _set_io_timeout(raw, timeout)
-        try:
-            steps(conn)
-        except (BlockingIOError, TimeoutError):
-            conn.close()
-            raise AuthenticationError(
-                f"the peer did not complete the connection handshake within {timeout} s"
-            ) from None
-        except (EOFError, ConnectionError) as exc:
-            conn.close()
-            raise AuthenticationError(
-                f"the peer closed the connection during the handshake ({exc!r}); "
-                "it may be using a different authkey"
-            ) from None
-        except BaseException:
-            conn.close()
-            raise
+        _guarded_steps(conn, timeout, steps)
         if timeout:
             _set_io_timeout(raw, 0)
+
+
+def _guarded_steps(conn: Connection, timeout: float | None, steps: Any) -> None:
+    try:
+        steps(conn)
+    except (BlockingIOError, TimeoutError):
+        conn.close()
+        raise AuthenticationError(
+            f"the peer did not complete the connection handshake within {timeout} s"
+        ) from None
+    except (EOFError, ConnectionError) as exc:
+        conn.close()
+        raise AuthenticationError(
+            f"the peer closed the connection during the handshake ({exc!r}); "
+            "it may be using a different authkey"
+        ) from None
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _server_steps(authkey: bytes | None) -> Any:
@@ -182,6 +195,7 @@ class Listener:
         authkey: bytes | None = None,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        ssl_context: Any = None,
     ) -> None:
         family = family or (address_type(address) if address is not None else default_family)
         _validate_family(family)
@@ -203,6 +217,7 @@ class Listener:
         self._address = sock.getsockname()
         self._authkey = authkey
         self._handshake_timeout = handshake_timeout
+        self._ssl_context = resolve_ssl_context(ssl_context)
         self._last_accepted: Any = None
         if family == "AF_UNIX" and not is_abstract_socket_namespace(address):
             self._unlink: Finalize | None = Finalize(self, os.unlink, args=(address,),
@@ -212,26 +227,38 @@ class Listener:
 
     def accept(self) -> Connection:
         """Wait for a client, authenticate it, and return the connection."""
-        conn = self.accept_unauthenticated()
-        self.authenticate(conn)
-        return conn
+        return self.authenticate(self.accept_unauthenticated())
 
-    def accept_unauthenticated(self) -> Connection:
-        """Accept a client without the handshake; a server calls ``authenticate``
-        on its own thread so that a slow client delays nobody else."""
+    def accept_unauthenticated(self) -> socket.socket:
+        """Accept a client's socket without any handshake; a server then calls
+        ``authenticate`` on its own thread, so that a slow client delays nobody."""
         if self._socket is None:
             raise OSError("listener is closed")
         while True:
             try:
                 raw, self._last_accepted = self._socket.accept()
-                break
+                return raw
             except InterruptedError:
                 continue
-        return _connection_from(raw)
 
-    def authenticate(self, conn: Connection) -> None:
-        """Run the listener side of the handshake on an accepted connection."""
+    def authenticate(self, sock: socket.socket) -> Connection:
+        """TLS (if configured) and the authkey handshake, under the deadline."""
+        if self._ssl_context is not None:
+            try:
+                conn: Connection = wrap_server_side(sock, self._ssl_context,
+                                                    self._handshake_timeout)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            conn = _connection_from(sock)
         _run_handshake(conn, self._handshake_timeout, _server_steps(self._authkey))
+        return conn
+
+    def wrap_connection(self, conn: Connection) -> Any:
+        """What ``accept`` hands out for an authenticated connection (a hook for
+        listeners that speak another serialization over the same framing)."""
+        return conn
 
     def close(self) -> None:
         sock, self._socket = self._socket, None
@@ -273,8 +300,14 @@ def Client(  # noqa: N802 - stdlib name
     authkey: bytes | None = None,
     *,
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+    ssl_context: Any = None,
+    server_hostname: str | None = None,
 ) -> Connection:
-    """Connect to a Listener at ``address`` and return the Connection."""
+    """Connect to a Listener at ``address`` and return the Connection.
+
+    With ``ssl_context`` the connection is TLS; ``server_hostname`` defaults to the
+    address's host when the context checks host names.
+    """
     family = family or address_type(address)
     _validate_family(family)
     if authkey is not None and not isinstance(authkey, bytes):
@@ -286,6 +319,16 @@ def Client(  # noqa: N802 - stdlib name
     except BaseException:
         sock.close()
         raise
-    conn = _connection_from(sock)
+    context = resolve_ssl_context(ssl_context)
+    if context is None:
+        conn = _connection_from(sock)
+    else:
+        if server_hostname is None and context.check_hostname and isinstance(address, tuple):
+            server_hostname = str(address[0])
+        try:
+            conn = wrap_client_side(sock, context, server_hostname, handshake_timeout)
+        except BaseException:
+            sock.close()
+            raise
     _run_handshake(conn, handshake_timeout, _client_steps(authkey))
     return conn

@@ -1,0 +1,20 @@
+"""ctypes objects in shared memory (stdlib ``multiprocessing.sharedctypes``).
+
+See ``mproc._shm.ctypes_shared``.
+"""
+
+from ._shm.ctypes_shared import (
+    Array,
+    RawArray,
+    RawValue,
+    Synchronized,
+    SynchronizedArray,
+    SynchronizedBase,
+    SynchronizedString,
+    Value,
+    copy,
+    synchronized,
+    typecode_to_type,
+)
+
+__all__ = ["RawValue", "RawArray", "Value", "Array", "copy", "synchronized"]
