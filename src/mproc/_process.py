@@ -265,7 +265,8 @@ class BaseProcess:
         try:
             STATE.become_child(self, ParentProcess(self._parent_name, self._parent_pid,
                                                    parent_sentinel))
-            STATE.start_method_in_child = STATE.start_method_in_child or self._start_method
+            if self._start_method is not None:
+                STATE.start_method_in_child = self._start_method
             finalizer_registry.clear()
             set_exiting(False)
             if sys.stdin is not None:

@@ -270,10 +270,15 @@ class DefaultContext(BaseContext):
     def __init__(self, default: BaseContext) -> None:
         self._default_context = default
         self._actual_context: BaseContext | None = None
+        self._applied_child_method: str | None = None
 
     def _actual(self) -> BaseContext | None:
-        if self._actual_context is None and STATE.start_method_in_child:
-            self._actual_context = _CONCRETE[STATE.start_method_in_child]
+        # A child started through a concrete context uses that context's method by
+        # default (as the stdlib's children do), even if it inherited another.
+        forced = STATE.start_method_in_child
+        if forced is not None and forced != self._applied_child_method:
+            self._applied_child_method = forced
+            self._actual_context = _CONCRETE[forced]
         return self._actual_context
 
     def get_context(self, method: str | None = None) -> BaseContext:
@@ -289,9 +294,10 @@ class DefaultContext(BaseContext):
             raise RuntimeError("context has already been set")
         if method is None and force:
             self._actual_context = None
-            STATE.start_method_in_child = None
+            STATE.start_method_in_child = self._applied_child_method = None
             return
         self._actual_context = self.get_context(method)
+        self._applied_child_method = STATE.start_method_in_child
 
     def get_start_method(self, allow_none: bool = False) -> str | None:
         actual = self._actual()

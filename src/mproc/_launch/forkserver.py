@@ -104,6 +104,8 @@ class ForkServer:
         if self._sock is not None:
             self._sock.close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.setblocking(True)
+        theirs.setblocking(True)
         data_r, data_w = os.pipe()
         try:
             prep = collect("ForkServer", "forkserver", _current_authkey())
@@ -179,7 +181,6 @@ forkserver = ForkServer()
 
 class ForkserverLaunch(Launch):
     method = "forkserver"
-    _pid: int | None = None
 
     def duplicate_for_child(self, fd: int) -> int:
         self._child_fds.append(fd)
@@ -196,39 +197,19 @@ class ForkserverLaunch(Launch):
                                                              bool(process_obj.daemon))
         self.sentinel = status_r
         self._own_fds(status_r)
-        # The child reads its payload as soon as it is forked; the pid is read lazily
-        # (the server writes it first thing on the status pipe), so start() does not
-        # wait for the server's fork.
+        # The payload goes first (the child reads it as soon as it is forked); then
+        # wait for the pid, so that the child exists when start() returns and the
+        # sentinel only becomes readable when the child has exited.
         write_all(data_w, payload)
-
-    @property
-    def pid(self) -> int:  # type: ignore[override]
-        if self._pid is None:
-            raw = _read_exact(self.sentinel, PID.size)
-            if len(raw) != PID.size:
-                raise OSError("the fork server died before it could start the child")
-            (self._pid,) = PID.unpack(raw)
-        return self._pid
+        raw = _read_exact(status_r, PID.size)
+        if len(raw) != PID.size:
+            raise OSError("the fork server died before it could start the child")
+        (self.pid,) = PID.unpack(raw)
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
         if self.returncode is None:
-            try:
-                self.pid  # noqa: B018 - consumes the pid header of the status pipe
-            except OSError:
-                self.returncode = 255
-                return self.returncode
             if flag == os.WNOHANG and not wait_readable(self.sentinel, 0):
                 return None
             raw = _read_exact(self.sentinel, STATUS.size)
             self.returncode = STATUS.unpack(raw)[0] if len(raw) == STATUS.size else 255
         return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        if self.returncode is None and timeout is not None:
-            try:
-                self.pid  # noqa: B018 - the pid header must not count as readiness
-            except OSError:
-                return self.poll()
-            if not wait_readable(self.sentinel, timeout):
-                return None
-        return self.poll(os.WNOHANG if timeout == 0.0 else 0)

@@ -66,7 +66,9 @@ def forkserver_main() -> None:
         # import time) is re-imported by each child instead, which reports it.
         pass
     _preload(prep.get("preload", []))
-    serve(socket.socket(fileno=sock_fd), parent_pid)
+    sock = socket.socket(fileno=sock_fd)
+    sock.setblocking(True)
+    serve(sock, parent_pid)
 
 
 class _Spare:
@@ -120,6 +122,8 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
 
     def fork_spare() -> _Spare | None:
         ours, theirs = socket.socketpair()
+        ours.setblocking(True)
+        theirs.setblocking(True)
         pid = os.fork()
         if pid == 0:
             ours.close()

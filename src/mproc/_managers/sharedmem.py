@@ -58,6 +58,14 @@ class SharedMemoryManager(BaseManager):
 
     _Server = SharedMemoryServer
 
+    def start(self, initializer: Any = None, initargs: Any = ()) -> None:
+        # The server must share this process's resource tracker, so that what it
+        # unlinks at shutdown is also struck from the tracker's list.
+        from .._shm.tracker import ensure_running
+
+        ensure_running()
+        super().start(initializer, initargs)
+
     def get_server(self) -> Server:
         if self._state.value != 0:
             self._raise_for_state()

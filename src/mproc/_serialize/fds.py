@@ -35,6 +35,7 @@ __all__ = [
     "DupFd",
     "InheritedFd",
     "SharedFd",
+    "stop",
 ]
 
 HAVE_SEND_HANDLE = sys.platform != "win32"
@@ -74,7 +75,9 @@ def recvfds(sock: socket.socket, size: int) -> list[int]:
 def _socket_of(conn: Any) -> socket.socket:
     import socket
 
-    return socket.socket(fileno=os.dup(conn.fileno()))
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    sock.setblocking(True)  # the dup shares O_NONBLOCK with the connection's fd
+    return sock
 
 
 def send_handle(conn: Any, handle: int, destination_pid: int | None = None) -> None:
@@ -123,6 +126,7 @@ class _FdSharer:
         self._pending: dict[bytes, int] = {}
         self._listener: socket.socket | None = None
         self._address: str | None = None
+        self._thread: threading.Thread | None = None
         register_after_fork(self, _FdSharer._forget)
 
     def _forget(self) -> None:
@@ -136,6 +140,7 @@ class _FdSharer:
         self._pending.clear()
         self._listener = None
         self._address = None
+        self._thread = None
 
     def share(self, fd: int) -> SharedFd:
         dup = os.dup(fd)
@@ -155,8 +160,9 @@ class _FdSharer:
         listener.bind(address)
         listener.listen(64)
         self._listener, self._address = listener, address
-        threading.Thread(target=self._serve, args=(listener,), name="mproc-fd-sharer",
-                         daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, args=(listener,),
+                                        name="mproc-fd-sharer", daemon=True)
+        self._thread.start()
         Finalize(self, _FdSharer._stop, args=(self, listener), exitpriority=0)
 
     def _serve(self, listener: socket.socket) -> None:
@@ -198,7 +204,19 @@ class _FdSharer:
         listener.close()
 
 
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop serving: close the listening socket and wait for the thread."""
+        with self._lock:
+            listener, thread = self._listener, self._thread
+            self._thread = None
+        if listener is not None:
+            _FdSharer._stop(self, listener)
+        if thread is not None:
+            thread.join(timeout)
+
+
 _sharer = _FdSharer()
+stop = _sharer.stop
 
 
 def DupFd(fd: int) -> InheritedFd | SharedFd:  # noqa: N802 - the stdlib's name

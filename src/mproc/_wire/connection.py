@@ -225,6 +225,7 @@ class Connection:
             self._sock = False
             if stat.S_ISSOCK(os.fstat(self._handle).st_mode):  # type: ignore[arg-type]
                 self._sock = socket.socket(fileno=self._handle)
+                self._sock.setblocking(True)  # undo socket.setdefaulttimeout()
         return self._sock
 
     def _take(self, n: int) -> bytes:

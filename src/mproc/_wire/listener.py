@@ -117,6 +117,7 @@ def _run_handshake(conn: Connection, timeout: float | None, steps: Any) -> None:
                 conn.settimeout(None)
         return
     with socket.socket(fileno=os.dup(conn.fileno())) as raw:
+        raw.setblocking(True)  # the dup shares O_NONBLOCK with conn's fd
         if timeout:
             _set_io_timeout(raw, timeout)
         _guarded_steps(conn, timeout, steps)
@@ -146,7 +147,10 @@ def _guarded_steps(conn: Connection, timeout: float | None, steps: Any) -> None:
 def _server_steps(authkey: bytes | None) -> Any:
     def steps(conn: Connection) -> None:
         if authkey is None:
-            conn.send_bytes(auth.OPEN)
+            try:
+                conn.send_bytes(auth.OPEN)
+            except OSError:
+                pass  # the client may have sent its message and closed already
             conn._first_frame_check = _refuse_failure_frame
         else:
             auth.deliver_challenge(conn, authkey)

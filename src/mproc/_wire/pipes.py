@@ -39,6 +39,8 @@ def Pipe(duplex: bool = True) -> tuple[Connection, Connection]:  # noqa: N802 - 
     """Return ``(conn1, conn2)``; with ``duplex=False`` conn1 only reads, conn2 only writes."""
     if duplex:
         left, right = socket.socketpair()
+        left.setblocking(True)  # a default socket timeout would make the fds non-blocking
+        right.setblocking(True)
         _grow_socket(left)
         _grow_socket(right)
         return Connection(left.detach()), Connection(right.detach())

@@ -1,0 +1,6 @@
+"""Passing fds to processes that are already running (stdlib ``multiprocessing.resource_sharer``)."""
+
+from ._serialize.fds import DupFd, stop
+from ._serialize.fds import _sharer as _resource_sharer
+
+__all__ = ["stop"]
