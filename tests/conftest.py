@@ -36,10 +36,12 @@ def _helper_fds() -> set[int]:
     sock = forkserver._sock
     if sock is not None and sock.fileno() >= 0:
         fds.add(sock.fileno())
+    from mproc._runtime.state import STATE
     from mproc._serialize.fds import _sharer
 
     if _sharer._listener is not None:
         fds.add(_sharer._listener.fileno())
+    fds.update(STATE.helper_fds.values())  # e.g. the resource tracker's pipe
     return fds
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from .seeds.catalog import BY_FILE, PROGRAMS, SeedProgram
 
-IMPLEMENTED = {"core", "managers"}
+IMPLEMENTED = {"core", "sync", "managers"}
 SRC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "src")
 
 

@@ -77,7 +77,10 @@ def _wants_full_site() -> bool:
 
 
 def child_command(module: str, entry: str, *args: str) -> list[str]:
-    """argv for a fresh interpreter that runs ``mproc._launch.<module>.<entry>()``."""
+    """argv for a fresh interpreter that runs ``<module>.<entry>()``; a bare module
+    name means one of ``mproc._launch``."""
+    if "." not in module:
+        module = f"mproc._launch.{module}"
     import subprocess
 
     flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
@@ -87,7 +90,7 @@ def child_command(module: str, entry: str, *args: str) -> list[str]:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = (
         f"import sys; sys.path.append({root!r}); "
-        f"from mproc._launch.{module} import {entry}; {entry}()"
+        f"from {module} import {entry}; {entry}()"
     )
     return [get_executable(), *flags, "-c", code, *args, "full" if full_site else "minimal"]
 

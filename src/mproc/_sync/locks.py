@@ -1,0 +1,368 @@
+"""Lock, RLock, Semaphore and BoundedSemaphore over POSIX semaphores.
+
+Semaphore and BoundedSemaphore expose the C semaphore's own ``acquire`` and
+``release``: nothing to add, so nothing in the way. Lock and RLock add one thing,
+recovery from a holder process that died (rules in ``owner``): ``acquire`` stores
+this process's token in a shared cell after taking the semaphore, ``release``
+clears it before posting. Those are single 8-byte stores into shared memory, and
+the uncontended path makes no system call beyond the semaphore's. A blocked
+``acquire`` waits in slices of ``POLL_INTERVAL`` and checks the holder between
+slices.
+
+RLock counts recursion in Python, over a plain (non-recursive) semaphore: a
+recovering process must be able to post a semaphore that a dead process took,
+which the C recursive mutex forbids to anyone but its owner.
+
+Objects reach other processes by inheritance only: fork children inherit them;
+spawn and forkserver children get them pickled while they are being started
+(``semlock.reduce``), and reopen the semaphore by name.
+"""
+
+from __future__ import annotations
+
+import os
+from _thread import get_ident
+from time import monotonic
+
+from .._runtime.state import STATE, register_after_fork
+from . import owner as _owner
+from . import semlock
+from .cells import Cells
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["SemLock", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "SEM_VALUE_MAX"]
+
+SEM_VALUE_MAX = semlock.SEM_VALUE_MAX
+_POLL = _owner.POLL_INTERVAL
+
+# This process's holder token; read on every acquire, so a module global. Computed
+# when the first lock is made (or unpickled) here, and again in forked children.
+_TOKEN = 0
+
+
+def _ensure_token() -> None:
+    global _TOKEN
+    if not _TOKEN:
+        _TOKEN = _owner.current_token()
+
+
+def _refresh_token_after_fork() -> None:
+    global _TOKEN
+    if _TOKEN:
+        _TOKEN = _owner.current_token()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_refresh_token_after_fork)
+
+
+def _run_after_fork(obj: SemLock) -> None:
+    obj._after_fork()  # the subclass's: an RLock also forgets its owning thread
+
+
+def _is_fork_context(ctx: Any) -> bool:
+    return ctx is not None and ctx.get_start_method() == "fork"
+
+
+class SemLock:
+    """Base of the semaphore-backed primitives (the stdlib's class name).
+
+    ``ctx`` is the context the object is made for; from a fork context the
+    semaphore's name is removed at once (see ``semlock``). Without one, the object
+    works with every start method.
+    """
+
+    _semlock: Any
+
+    def __init__(self, kind: int, value: int, maxvalue: int, *, ctx: Any = None) -> None:
+        self._semlock = semlock.create(kind, value, maxvalue,
+                                       linked=not _is_fork_context(ctx), owner=self)
+        self._make_methods()
+        register_after_fork(self, _run_after_fork)
+
+    def _make_methods(self) -> None:
+        self.acquire = self._semlock.acquire
+        self.release = self._semlock.release
+
+    def _after_fork(self) -> None:
+        semlock.after_fork(self._semlock)
+
+    def __enter__(self) -> bool:
+        return self._semlock.__enter__()  # type: ignore[no-any-return]
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._semlock.release()
+
+    def __getstate__(self) -> Any:
+        return semlock.reduce(self._semlock, self)
+
+    def __setstate__(self, state: Any) -> None:
+        self._semlock = semlock.rebuild(state)
+        self._make_methods()
+        register_after_fork(self, _run_after_fork)
+
+
+class Semaphore(SemLock):
+    """A counting semaphore shared between processes."""
+
+    def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        SemLock.__init__(self, semlock.SEMAPHORE, value, SEM_VALUE_MAX, ctx=ctx)
+
+    def get_value(self) -> int:
+        return self._semlock._get_value()  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        try:
+            value: object = self._semlock._get_value()
+        except Exception:
+            value = "unknown"
+        return f"<{type(self).__name__}(value={value})>"
+
+
+class BoundedSemaphore(Semaphore):
+    """A semaphore that refuses (ValueError) to be released above its initial value."""
+
+    def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        SemLock.__init__(self, semlock.SEMAPHORE, value, value, ctx=ctx)
+
+    def __repr__(self) -> str:
+        try:
+            value: object = self._semlock._get_value()
+        except Exception:
+            value = "unknown"
+        return f"<{type(self).__name__}(value={value}, maxvalue={self._semlock.maxvalue})>"
+
+
+class _OwnedLock(SemLock):
+    """A binary semaphore whose holder process is recorded, so it can be recovered."""
+
+    _cell: Cells
+    _cells: Any  # the page's memoryview
+    _slot: int
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        SemLock.__init__(self, semlock.SEMAPHORE, 1, 1, ctx=ctx)
+        self._bind(Cells(1))
+
+    def _make_methods(self) -> None:
+        self._try = self._semlock.acquire
+        self._post = self._semlock.release
+
+    def _bind(self, cell: Cells) -> None:
+        _ensure_token()
+        self._cell = cell
+        self._cells = cell.view
+        self._slot = cell.index
+
+    def _wait(self, timeout: float | None) -> bool:
+        """The blocking path: wait in slices, recovering from a dead holder."""
+        deadline = None if timeout is None else monotonic() + timeout
+        step = _POLL
+        while True:
+            if deadline is not None:
+                step = deadline - monotonic()
+                if step <= 0:
+                    return False
+                if step > _POLL:
+                    step = _POLL
+            if self._try(True, step):
+                self._cells[self._slot] = _TOKEN
+                return True
+            holder = self._cells[self._slot]
+            if holder and not _owner.holder_alive(holder) and self._recover(holder):
+                return True
+
+    def _recover(self, holder: int) -> bool:
+        """Release on behalf of the dead ``holder``; True if we then got the lock."""
+        sem = self._semlock
+        with _owner.recovery_guard(self._cell.page.fd, self._cell.offset(0)):
+            if self._cells[self._slot] != holder or _owner.holder_alive(holder):
+                return False  # released meanwhile, or another waiter recovered it
+            self._cells[self._slot] = 0
+            if not sem._is_zero():
+                return False  # not held after all: a stale token
+            semlock.post_on_behalf(sem)
+            got = self._try(False)
+            if got:
+                self._cells[self._slot] = _TOKEN
+        try:
+            _owner.report_recovery(f"{type(self).__name__} {sem.name or hex(id(self))}", holder)
+        except BaseException:  # warnings turned into errors: do not keep the lock
+            if got:
+                self._cells[self._slot] = 0
+                self._post()
+            raise
+        return bool(got)
+
+    def locked(self) -> bool:
+        """Whether some thread of some process holds the lock right now."""
+        return self._semlock._is_zero()  # type: ignore[no-any-return]
+
+    def _holder_description(self) -> str:
+        holder = self._cells[self._slot]
+        if holder and _owner.token_pid(holder) != os.getpid():
+            return f"pid {_owner.token_pid(holder)}"
+        return "SomeOtherThread" if holder else "SomeOtherProcess"
+
+    def __getstate__(self) -> Any:
+        return (semlock.reduce(self._semlock, self), self._cell)
+
+    def __setstate__(self, state: Any) -> None:
+        sem_state, cell = state
+        SemLock.__setstate__(self, sem_state)
+        self._bind(cell)
+
+
+def _this_thread_name() -> str:
+    import threading
+
+    name = str(STATE.current.name)
+    thread = threading.current_thread()
+    if thread is not threading.main_thread():
+        name += "|" + thread.name
+    return name
+
+
+class Lock(_OwnedLock):
+    """A non-recursive lock; any thread of any process may release it."""
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        if self._try(False):
+            self._cells[self._slot] = _TOKEN
+            return True
+        if not block:
+            return False
+        return self._wait(timeout)
+
+    def release(self) -> None:
+        self._cells[self._slot] = 0
+        self._post()
+
+    def __enter__(self) -> bool:
+        if self._try(False):
+            self._cells[self._slot] = _TOKEN
+            return True
+        return self._wait(None)
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._cells[self._slot] = 0
+        self._post()
+
+    # Condition's protocol
+    def _is_owned(self) -> bool:
+        return self._semlock._is_mine()  # type: ignore[no-any-return]
+
+    def _release_save(self) -> None:
+        self.release()
+
+    def _acquire_restore(self, state: None) -> None:
+        self.acquire()
+
+    def __repr__(self) -> str:
+        try:
+            if self._semlock._is_mine():
+                owner = _this_thread_name()
+            elif not self._semlock._is_zero():
+                owner = "None"
+            else:
+                owner = self._holder_description()
+        except Exception:
+            owner = "unknown"
+        return f"<{type(self).__name__}(owner={owner})>"
+
+
+class RLock(_OwnedLock):
+    """A recursive lock: the thread that holds it may take it again."""
+
+    _owner_thread: int | None = None
+    _depth = 0
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        me = get_ident()
+        if self._owner_thread == me:
+            self._depth += 1
+            return True
+        if self._try(False):
+            self._cells[self._slot] = _TOKEN
+        elif not block or not self._wait(timeout):
+            return False
+        self._owner_thread = me
+        self._depth = 1
+        return True
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        if self._owner_thread != get_ident():
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        depth = self._depth - 1
+        if depth:
+            self._depth = depth
+            return
+        self._depth = 0
+        self._owner_thread = None
+        self._cells[self._slot] = 0
+        self._post()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._owner_thread != get_ident():
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        depth = self._depth - 1
+        if depth:
+            self._depth = depth
+            return
+        self._depth = 0
+        self._owner_thread = None
+        self._cells[self._slot] = 0
+        self._post()
+
+    def _after_fork(self) -> None:
+        SemLock._after_fork(self)
+        self._owner_thread = None
+        self._depth = 0
+
+    # Condition's protocol
+    def _is_owned(self) -> bool:
+        return self._owner_thread == get_ident()
+
+    def _release_save(self) -> int:
+        if self._owner_thread != get_ident():
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        depth = self._depth
+        self._depth = 1
+        self.release()
+        return depth
+
+    def _acquire_restore(self, depth: int) -> None:
+        self.acquire()
+        self._depth = depth
+
+    def _count(self) -> int:
+        return self._depth if self._owner_thread == get_ident() else 0
+
+    def __repr__(self) -> str:
+        depth: object
+        try:
+            if self._owner_thread == get_ident():
+                owner, depth = _this_thread_name(), self._depth
+            elif not self._semlock._is_zero():
+                owner, depth = "None", 0
+            elif self._owner_thread is not None:
+                owner, depth = "SomeOtherThread", "nonzero"
+            else:
+                owner, depth = self._holder_description(), "nonzero"
+        except Exception:
+            owner, depth = "unknown", "unknown"
+        return f"<{type(self).__name__}({owner}, {depth})>"
+
+    def __setstate__(self, state: Any) -> None:
+        _OwnedLock.__setstate__(self, state)
+        self._owner_thread = None
+        self._depth = 0
