@@ -46,7 +46,9 @@ def _parser() -> _Parser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
         from .run import run_module, run_script
 
@@ -62,6 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from .bench import bench
 
-        return bench(list(args.args))
+        return bench([*unknown, *args.args])
     parser.print_help()
     return 2
