@@ -42,6 +42,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -68,7 +69,7 @@ _shim: tuple[int, str] | None = None  # (creator pid, directory)
 def _target_name(fullname: str) -> str | None:
     """``multiprocessing.X`` -> ``mproc.X``; ``None`` for unrelated names."""
     if fullname == _ALIAS or fullname.startswith(_ALIAS + "."):
-        return _TARGET + fullname[len(_ALIAS):]
+        return _TARGET + fullname[len(_ALIAS) :]
     return None
 
 
@@ -154,7 +155,7 @@ def install(*, lazy: bool = False) -> None:
         sys.modules[_ALIAS] = mproc
         for name, module in list(sys.modules.items()):
             if name.startswith(_TARGET + ".") and module is not None:
-                sys.modules[_ALIAS + name[len(_TARGET):]] = module
+                sys.modules[_ALIAS + name[len(_TARGET) :]] = module
 
 
 def installed() -> bool:
@@ -168,18 +169,43 @@ def _remove_shim(pid: int, directory: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _sweep_stale_shims() -> None:
+    """Remove shim dirs whose creator died without running atexit (killed, os._exit)."""
+    root = tempfile.gettempdir()
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return
+    for entry in entries:
+        match = re.fullmatch(r"mproc-alias-(\d+)-\w+", entry)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        path = os.path.join(root, entry)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def shim_dir() -> str:
     """Directory whose ``multiprocessing`` package installs the alias.
 
     Put it at the front of ``PYTHONPATH`` so that fresh interpreters (started
     with ``sys.executable``) also see mproc as ``multiprocessing``.  Created
-    once per process in a temporary directory removed at exit.
+    once per process (forked children reuse their parent's) in a temporary
+    directory removed when its creator exits.
     """
     global _shim
     with _lock:
-        if _shim is not None and _shim[0] == os.getpid() and os.path.isdir(_shim[1]):
+        if _shim is not None and os.path.isdir(_shim[1]):
             return _shim[1]
-        directory = tempfile.mkdtemp(prefix="mproc-alias-")
+        if os.name == "posix":
+            _sweep_stale_shims()
+        directory = tempfile.mkdtemp(prefix=f"mproc-alias-{os.getpid()}-")
         package = os.path.join(directory, _ALIAS)
         os.mkdir(package)
         with open(os.path.join(package, "__init__.py"), "w", encoding="utf-8") as f:

@@ -5,16 +5,18 @@
   under every start method.  Extend :data:`EXPECTED_CLASSES` as mproc grows.
 * :data:`KNOWN_FAILURES` - explicit per-test exceptions, ``"Class.test_name"``
   -> reason.  Empty by default: any failure or error not listed here fails CI.
-* :data:`STDLIB_SKIPS` - tests the *stdlib* skips on this machine, per Python
-  minor version and start method, measured over the whole suite with
+* :data:`STDLIB_SKIPS` - tests the *stdlib* skips, per Python minor version
+  and start method, over the whole suite; stored in ``stdlib_skips.json`` by
   ``python -m tests.conformance.runner --stdlib --classes ALL --method M
-  --print-baseline``.  mproc may not skip more tests than the stdlib does for
-  the same selection.
+  --record-baseline``.  mproc may not skip a test the stdlib runs, nor skip
+  more tests than the stdlib does for the same selection.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 METHODS = ("fork", "spawn", "forkserver")
@@ -67,9 +69,10 @@ _VARIANTS = {
 # Classes that only exist from some Python version on.
 SINCE: dict[str, tuple[int, int]] = {"TestInternalDecorators": (3, 11)}
 
-CORE_CLASSES: tuple[str, ...] = tuple(
-    f"With{variant}Test{name}" for name in _CORE_BASE_CASES for variant in _VARIANTS[name]
-) + _CORE_PLAIN_CASES
+CORE_CLASSES: tuple[str, ...] = (
+    tuple(f"With{variant}Test{name}" for name in _CORE_BASE_CASES for variant in _VARIANTS[name])
+    + _CORE_PLAIN_CASES
+)
 
 EXPECTED_CLASSES: dict[str, tuple[str, ...]] = {method: CORE_CLASSES for method in METHODS}
 
@@ -81,8 +84,20 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
     "forkserver": {},
 }
 
-# python "X.Y" -> method -> sorted test ids the stdlib skipped (whole suite).
-STDLIB_SKIPS: dict[str, dict[str, list[str]]] = {}
+SKIPS_FILE = Path(__file__).with_name("stdlib_skips.json")
+
+
+def _load_skips() -> dict[str, dict[str, Any]]:
+    try:
+        with open(SKIPS_FILE, encoding="utf-8") as f:
+            data: dict[str, dict[str, Any]] = json.load(f)
+    except FileNotFoundError:
+        return {}
+    return data
+
+
+# python "X.Y" -> {"python": "X.Y.Z" measured, method: sorted skipped ids (whole suite)}
+STDLIB_SKIPS: dict[str, dict[str, Any]] = _load_skips()
 
 
 def expected_classes(method: str, version: tuple[int, int]) -> list[str]:
@@ -103,13 +118,39 @@ def stdlib_skips(method: str, version: str, classes: Iterable[str]) -> list[str]
     return [t for t in per_method[method] if t.split(".", 1)[0] in wanted]
 
 
+def record_stdlib_skips(report: Mapping[str, Any]) -> int:
+    """Store the skips of a ``--stdlib --classes ALL`` runner report in SKIPS_FILE."""
+    skipped = sorted(t for t, r in report["tests"].items() if r["outcome"] == "skipped")
+    data = _load_skips()
+    entry = data.setdefault(report["python_minor"], {})
+    entry["python"] = report["python"]
+    entry[report["method"]] = skipped
+    with open(SKIPS_FILE, "w", encoding="utf-8") as f:
+        json.dump(dict(sorted(data.items())), f, indent=1, sort_keys=True)
+        f.write("\n")
+    STDLIB_SKIPS.clear()
+    STDLIB_SKIPS.update(data)
+    return len(skipped)
+
+
+SKIP_PROBLEM = "skips:"
+
+
 def check(report: Mapping[str, Any], baseline_skips: Sequence[str] | None) -> list[str]:
     """Problems in a runner JSON report (empty list: conformance holds).
 
-    Every test must pass (or be skipped, or be listed in KNOWN_FAILURES) and
-    the number of skips must not exceed the stdlib's for the same selection.
+    Every test must pass (or be skipped, or be listed in KNOWN_FAILURES); no
+    test may be skipped that the stdlib runs, and the number of skips must not
+    exceed the stdlib's for the same selection (problem text starts with
+    SKIP_PROBLEM).
     """
     problems: list[str] = []
+    if report.get("missing"):
+        problems.append(f"selection entries that match no test: {report['missing']}")
+    if not report.get("tests"):
+        problems.append("no tests were run")
+    if report.get("stubbed"):
+        problems.append(f"placeholder modules were used: {report['stubbed']}")
     if report.get("status") != "ok":
         problems.append(f"run status {report.get('status')!r}: {report.get('detail', '')}")
     known = known_failures(report.get("method", ""))
@@ -122,10 +163,11 @@ def check(report: Mapping[str, Any], baseline_skips: Sequence[str] | None) -> li
             problems.append(f"{test_id}: {outcome}: {result.get('reason', '')}")
     for fixture in report.get("fixture_errors", []):
         problems.append(f"{fixture['id']}: error: {fixture.get('reason', '')}")
-    if baseline_skips is not None and len(skipped) > len(baseline_skips):
+    if baseline_skips is not None:
         extra = sorted(set(skipped) - set(baseline_skips))
-        problems.append(
-            f"{len(skipped)} tests skipped, stdlib skips only {len(baseline_skips)}; "
-            f"skipped here but not by the stdlib: {extra}"
-        )
+        if extra or len(skipped) > len(baseline_skips):
+            problems.append(
+                f"{SKIP_PROBLEM} {len(skipped)} tests skipped (stdlib: {len(baseline_skips)}); "
+                f"skipped here but run by the stdlib: {extra}"
+            )
     return problems

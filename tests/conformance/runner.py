@@ -11,6 +11,12 @@ plus ``TestProcess``/``_TestProcess`` if present), ``Class.test_name``
 entries, fnmatch patterns, or ``ALL``.  The default is the class list of
 :mod:`tests.conformance.expected` for the method.  ``--stdlib`` runs the same
 selection against the real stdlib (no alias).  ``--dry-run`` only lists tests.
+``--check`` applies :mod:`tests.conformance.expected` (known failures, stdlib
+skip baseline) to the exit status.  ``--stdlib --classes ALL
+--record-baseline`` stores the stdlib's skips for this Python/method in
+``stdlib_skips.json``.  ``--stub-missing`` (development only) replaces mproc
+modules that do not exist yet by placeholders so the suite can import.
+Exit status: 0 when every test passed or was skipped, 1 otherwise.
 
 How it works.  The command above is the *supervisor*: it prepares an
 environment in which ``import multiprocessing`` means mproc from interpreter
@@ -25,7 +31,8 @@ the whole process tree can be killed):
   site-packages included) whose ``.pth`` file calls
   ``mproc._alias.install(lazy=True)``: the suite also starts children with
   ``-E``/``-I`` (``script_helper``), which ignore ``PYTHONPATH``.  Only ``-S``
-  children (``TestFlags``) get the stdlib.
+  children (``TestFlags``) get the stdlib.  The inner process checks that a
+  fresh ``python -I`` really imports mproc before running anything.
 * The inner interpreter imports *this module by name*; at module level it
   calls ``install_tests_in_module_dict(globals(), method)`` when
   ``MPROC_CONFORMANCE_METHOD`` is set, exactly like CPython's
@@ -60,6 +67,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from tests.conformance import _stubs
+
 ENV_METHOD = "MPROC_CONFORMANCE_METHOD"
 ENV_MODE = "MPROC_CONFORMANCE_MODE"  # "mproc" or "stdlib"
 ALIAS_ENV = "MPROC_ALIAS_MULTIPROCESSING"  # == mproc._alias.ALIAS_ENV
@@ -67,11 +76,13 @@ METHODS = ("fork", "spawn", "forkserver")
 SUITE_MODULE = "test._test_multiprocessing"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SRC_DIR = REPO_ROOT / "src"
-DEFAULT_TIMEOUT = 90.0
-GRACE = 10.0  # after the faulthandler dump, before the supervisor kills
+DEFAULT_TIMEOUT = 60.0
+GRACE = 5.0  # after the faulthandler dump, before the supervisor kills
 EXIT_GRACE = 30.0  # allowed between the last event and inner-process exit
 MAX_RESTARTS = 30
-_INNER_BOOT = "import sys; from tests.conformance import runner; sys.exit(runner.inner_main(sys.argv[1:]))"
+_INNER_BOOT = (
+    "import sys; from tests.conformance import runner; sys.exit(runner.inner_main(sys.argv[1:]))"
+)
 
 # --------------------------------------------------------------------------
 # Module level: create the test classes.  Runs in the inner process and in
@@ -85,6 +96,8 @@ if _METHOD:
         if os.environ.get(ENV_MODE) == "mproc":
             import mproc._alias
 
+            if os.environ.get(_stubs.ENV_STUBS):
+                _stubs.install()
             mproc._alias.install()
         import test._test_multiprocessing as _suite
 
@@ -157,13 +170,22 @@ def _short(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_RANK = {"passed": 0, "expected_failure": 1, "skipped": 2, "unexpected_success": 3, "failed": 4, "error": 5}
+_RANK = {
+    "passed": 0,
+    "expected_failure": 1,
+    "skipped": 2,
+    "unexpected_success": 3,
+    "failed": 4,
+    "error": 5,
+}
 
 
 class _Result(unittest.TestResult):
     """Records one event per test; fixture (setUpClass...) problems separately."""
 
-    def __init__(self, events: _Events, timeout: float, tb_file: IO[str] | None, verbose: bool) -> None:
+    def __init__(
+        self, events: _Events, timeout: float, tb_file: IO[str] | None, verbose: bool
+    ) -> None:
         super().__init__()
         self.events = events
         self.timeout = timeout
@@ -185,14 +207,16 @@ class _Result(unittest.TestResult):
             st["traceback"] = (st.get("traceback", "") + tb)[-6000:]
 
     def _exc(self, test: Any, err: Any) -> tuple[str, str]:
-        tb = self._exc_info_to_string(err, test)
+        tb: str = self._exc_info_to_string(err, test)  # type: ignore[attr-defined]
         return _short(traceback.format_exception_only(err[0], err[1])[-1]), tb
 
     def _fixture(self, test: Any, outcome: str, reason: str, tb: str = "") -> None:
         match = re.match(r"(\w+) \((.*)\)", test.description)
         kind, target = (match.group(1), match.group(2)) if match else (test.description, "")
         target = target.removeprefix(__name__).removeprefix(".")
-        self.events.emit(event="fixture", kind=kind, target=target, outcome=outcome, reason=reason, traceback=tb)
+        self.events.emit(
+            event="fixture", kind=kind, target=target, outcome=outcome, reason=reason, traceback=tb
+        )
         self._say(f"{test.description} ... {outcome}: {reason}")
 
     def _say(self, line: str) -> None:
@@ -221,7 +245,9 @@ class _Result(unittest.TestResult):
             result["traceback"] = st["traceback"]
         self.events.emit(event="result", id=self._id(test), **result)
         if self.verbose or outcome not in ("passed", "skipped", "expected_failure"):
-            self._say(f"{self._id(test)} ... {outcome}{': ' + result['reason'] if result['reason'] else ''}")
+            self._say(
+                f"{self._id(test)} ... {outcome}{': ' + result['reason'] if result['reason'] else ''}"
+            )
 
     def addSuccess(self, test: unittest.TestCase) -> None:
         self._set("passed")
@@ -253,19 +279,24 @@ class _Result(unittest.TestResult):
         if err is not None:
             reason, tb = self._exc(subtest, err)
             failed = issubclass(err[0], test.failureException)
-            self._set("failed" if failed else "error", f"{subtest.id().split(' ', 1)[-1]}: {reason}", tb)
+            self._set(
+                "failed" if failed else "error", f"{subtest.id().split(' ', 1)[-1]}: {reason}", tb
+            )
 
 
-def _watch_parent() -> None:
-    """Kill our process group (us + all test children) if the supervisor dies."""
+def _watch_parent(cleanup: list[str]) -> None:
+    """If the supervisor dies: remove its temp dirs, kill our group (us + test children)."""
     import _thread
+    import shutil
 
     parent = os.getppid()
 
-    def loop() -> None:
+    def loop() -> None:  # pragma: no cover - runs in the inner process only
         while True:
             time.sleep(1.0)
             if os.getppid() != parent:
+                for path in cleanup:
+                    shutil.rmtree(path, ignore_errors=True)
                 os.killpg(os.getpgrp(), signal.SIGKILL)
 
     _thread.start_new_thread(loop, ())  # invisible to threading.enumerate()
@@ -280,7 +311,9 @@ def _alias_problem() -> str:
         return f"the suite imported {name!r} ({_suite.multiprocessing.__file__}), not mproc"
     code = "import multiprocessing as m; print(m.__name__)"
     try:
-        out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120
+        )
     except subprocess.TimeoutExpired:
         return "a fresh `python -I` interpreter did not start within 120s"
     if out.stdout.strip() != "mproc":
@@ -297,17 +330,23 @@ def inner_main(argv: list[str]) -> int:
     p.add_argument("--tb-file")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--cleanup", action="append", default=[], help="remove if the supervisor dies")
     args = p.parse_args(argv)
     events = _Events(args.events)
-    _watch_parent()
+    _watch_parent(args.cleanup)
+    # A supervisor started in the background by a non-interactive shell inherits
+    # SIGINT=SIG_IGN; tests that expect KeyboardInterrupt need the default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if _METHOD is None or _IMPORT_ERROR is not None:
         detail = _IMPORT_ERROR or f"{ENV_METHOD} not set"
-        events.emit(event="fatal", status="import-error", detail=detail, traceback=_IMPORT_TRACEBACK)
+        events.emit(
+            event="fatal", status="import-error", detail=detail, traceback=_IMPORT_TRACEBACK
+        )
         os.write(2, f"import of {SUITE_MODULE} failed:\n{_IMPORT_TRACEBACK}".encode())
         return 3
     if args.ids_file:
         with open(args.ids_file, encoding="utf-8") as f:
-            ids, missing = json.load(f), []
+            ids, missing = json.load(f), list[str]()
     else:
         problem = _alias_problem()
         if problem:
@@ -315,7 +354,13 @@ def inner_main(argv: list[str]) -> int:
             os.write(2, f"{problem}\n".encode())
             return 3
         ids, missing = resolve(s.strip() for s in args.select.split(",") if s.strip())
-        events.emit(event="plan", ids=ids, missing=missing, multiprocessing=_suite.multiprocessing.__file__)
+        events.emit(
+            event="plan",
+            ids=ids,
+            missing=missing,
+            stubbed=_stubs.STUBBED,
+            multiprocessing=getattr(_suite.multiprocessing, "__file__", None),
+        )
     if missing:
         os.write(2, f"warning: no tests match {missing}\n".encode())
     if not args.dry_run:
@@ -326,7 +371,10 @@ def inner_main(argv: list[str]) -> int:
             suite.addTest(classes[cname](tname))
         tb_file = open(args.tb_file, "w", encoding="utf-8") if args.tb_file else None  # noqa: SIM115
         suite.run(_Result(events, args.timeout, tb_file, args.verbose))
-    events.emit(event="done")
+    from test import support
+
+    # set by the suite's tearDownModule on dangling processes/threads (regrtest: ENV_CHANGED)
+    events.emit(event="done", environment_altered=bool(support.environment_altered))
     return 0
 
 
@@ -368,7 +416,9 @@ def _alias_python(tmp: str, mproc_root: str) -> str:
     import venv
 
     envdir = os.path.join(tmp, "venv")
-    venv.EnvBuilder(system_site_packages=True, symlinks=os.name != "nt", with_pip=False).create(envdir)
+    venv.EnvBuilder(system_site_packages=True, symlinks=os.name != "nt", with_pip=False).create(
+        envdir
+    )
     purelib = sysconfig.get_path("purelib", vars={"base": envdir, "platbase": envdir})
     os.makedirs(purelib, exist_ok=True)
     lines = [
@@ -378,6 +428,9 @@ def _alias_python(tmp: str, mproc_root: str) -> str:
         # the same mproc as the supervisor's, ahead of any installed copy
         f"import sys; sys.path.insert(0, {mproc_root!r})",
         "import mproc._alias; mproc._alias.install(lazy=True)",
+        # --stub-missing (development aid) must hold in every child too
+        f"import os, sys; exec('if os.environ.get(E):\\n sys.path.append(R); import tests.conformance._stubs as s; s.install()', "
+        f"{{'os': os, 'sys': sys, 'E': {_stubs.ENV_STUBS!r}, 'R': {str(REPO_ROOT)!r}}})",
     ]
     with open(os.path.join(purelib, "00-mproc-conformance-alias.pth"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -386,8 +439,9 @@ def _alias_python(tmp: str, mproc_root: str) -> str:
 
 
 def _prepare(args: argparse.Namespace, tmp: str) -> tuple[str, dict[str, str]]:
+    args.cleanup = []
     env = dict(os.environ)
-    for key in (ENV_METHOD, ENV_MODE, ALIAS_ENV):
+    for key in (ENV_METHOD, ENV_MODE, ALIAS_ENV, _stubs.ENV_STUBS):
         env.pop(key, None)
     env[ENV_METHOD] = args.method
     paths = [str(REPO_ROOT)]
@@ -400,7 +454,13 @@ def _prepare(args: argparse.Namespace, tmp: str) -> tuple[str, dict[str, str]]:
         from mproc import _alias
 
         paths = [_alias.shim_dir(), root, *paths]
+        args.cleanup.append(paths[0])
         env[_alias.ALIAS_ENV] = "1"
+        if args.stub_missing:
+            env[_stubs.ENV_STUBS] = "1"
+            # mproc starts spawn/forkserver children with -S unless asked not to; the
+            # start-up hook that applies the stubs in children needs `site`.
+            env.setdefault("MPROC_SPAWN_SITE", "full")
         python = _alias_python(tmp, root)
     old = env.get("PYTHONPATH")
     env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
@@ -444,6 +504,16 @@ def _kill_group(pgid: int) -> None:
             time.sleep(0.05)
 
 
+def _hang_site(dump: str) -> str:
+    """'file:line in func' where the test's thread was stuck, from a faulthandler dump."""
+    for block in dump.split("\n\n"):
+        if "inner_main" in block:
+            match = re.search(r'File "([^"]+)", line (\d+) in (\S+)', block)
+            if match:
+                return f"{os.path.basename(match.group(1))}:{match.group(2)} in {match.group(3)}"
+    return ""
+
+
 def _tail(path: str, marker: str, limit: int = 4000) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -462,8 +532,18 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
-def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: str) -> dict[str, Any]:
-    report: dict[str, Any] = {"status": "ok", "detail": "", "tests": {}, "fixture_errors": [], "stray_processes": [], "restarts": 0}
+def supervise(
+    args: argparse.Namespace, python: str, env: dict[str, str], tmp: str
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "status": "ok",
+        "detail": "",
+        "tests": {},
+        "fixture_errors": [],
+        "stray_processes": [],
+        "restarts": 0,
+        "environment_altered": False,
+    }
     results: dict[str, dict[str, Any]] = report["tests"]
     fixtures: list[dict[str, Any]] = []
     plan: list[str] | None = None
@@ -476,7 +556,17 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
             attempt += 1
             events_path = os.path.join(tmp, f"events-{attempt}.jsonl")
             tb_path = os.path.join(tmp, f"tracebacks-{attempt}.txt")
-            cmd = [python, "-c", _INNER_BOOT, "--events", events_path, "--tb-file", tb_path, "--timeout", str(args.timeout)]
+            cmd = [
+                python,
+                "-c",
+                _INNER_BOOT,
+                "--events",
+                events_path,
+                "--tb-file",
+                tb_path,
+                "--timeout",
+                str(args.timeout),
+            ]
             if plan is None:
                 cmd += ["--select", args.classes]
             else:
@@ -488,10 +578,17 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
                 cmd.append("--dry-run")
             if args.verbose:
                 cmd.append("-v")
+            for path in (tmp, *args.cleanup):
+                cmd += ["--cleanup", path]
             open(events_path, "w").close()
             proc = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True,
+                cmd,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,
             )
             current: str | None = None
             done = False
@@ -513,8 +610,11 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
                         if kind == "plan" and plan is None:
                             plan = ev["ids"]
                             report["missing"] = ev["missing"]
-                            report["classes"] = list(dict.fromkeys(t.split(".", 1)[0] for t in plan))
+                            report["classes"] = list(
+                                dict.fromkeys(t.split(".", 1)[0] for t in plan)
+                            )
                             report["multiprocessing"] = ev["multiprocessing"]
+                            report["stubbed"] = ev["stubbed"]
                         elif kind == "start":
                             current = ev["id"]
                         elif kind == "result":
@@ -527,21 +627,31 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
                             report["status"], report["detail"] = ev["status"], ev["detail"]
                         elif kind == "done":
                             done = True
+                            if ev.get("environment_altered"):
+                                report["environment_altered"] = True
                     if exited:
                         break
                     now = time.monotonic()
                     limit = EXIT_GRACE if done else args.timeout + GRACE
                     if now - last_event > limit:
-                        hung = "did not exit after finishing" if done else f"no progress for {limit:.0f}s"
+                        hung = (
+                            "did not exit after finishing"
+                            if done
+                            else f"no progress for {limit:.0f}s"
+                        )
                         break
                     if args.total_timeout and now - started_run > args.total_timeout:
                         hung = f"total timeout {args.total_timeout:.0f}s exceeded"
                         break
                     time.sleep(0.1)
             if hung:
-                print(f"[conformance] inner process {hung}; killing it", file=sys.stderr, flush=True)
+                print(
+                    f"[conformance] inner process {hung}; killing it", file=sys.stderr, flush=True
+                )
                 if done:
-                    report.setdefault("warnings", []).append(f"inner process {hung} (killed after {EXIT_GRACE:.0f}s)")
+                    report.setdefault("warnings", []).append(
+                        f"inner process {hung} (killed after {EXIT_GRACE:.0f}s)"
+                    )
             stray = _group_members(proc.pid)
             if stray and not hung:
                 time.sleep(2.0)  # forkserver / resource tracker exit on EOF
@@ -552,29 +662,49 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
             rc = proc.wait()
             if current is not None:
                 if hung:
-                    reason = f"timeout: no result after {args.timeout:.0f}s" if not hung.startswith("total") else hung
+                    reason = (
+                        f"timeout: no result after {args.timeout:.0f}s"
+                        if not hung.startswith("total")
+                        else hung
+                    )
                     outcome = "failed"
                 else:
-                    reason, outcome = f"inner process died (exit status {rc}) during the test", "error"
-                results[current] = {"outcome": outcome, "reason": reason, "traceback": _tail(tb_path, f"=== {current} ===")}
+                    reason, outcome = (
+                        f"inner process died (exit status {rc}) during the test",
+                        "error",
+                    )
+                dump = _tail(tb_path, f"=== {current} ===")
+                site = _hang_site(dump)
+                reason += f" (stuck at {site})" if site else ""
+                results[current] = {"outcome": outcome, "reason": reason, "traceback": dump}
                 progressed = True
             if hung.startswith("total"):
                 report["status"], report["detail"] = "timeout", hung
                 break
             if done or plan is None:
                 if plan is None and report["status"] == "ok":
-                    report["status"], report["detail"] = "crashed", f"inner process exited with {rc} before planning"
+                    report["status"], report["detail"] = (
+                        "crashed",
+                        f"inner process exited with {rc} before planning",
+                    )
                 break
             pending = [t for t in plan if t not in results]
             if not pending:
                 break
             if not progressed:  # died/hung between tests: blame the next one
-                results[pending[0]] = {"outcome": "error", "reason": f"inner process {'hung' if hung else f'died ({rc})'} before this test started"}
+                results[pending[0]] = {
+                    "outcome": "error",
+                    "reason": f"inner process {'hung' if hung else f'died ({rc})'} before this test started",
+                }
             report["restarts"] += 1
             if report["restarts"] > MAX_RESTARTS:
                 report["status"], report["detail"] = "crashed", "too many restarts"
                 break
-            print(f"[conformance] restarting on {len(pending)} remaining tests", file=sys.stderr, flush=True)
+            print(
+                f"[conformance] restarting on {len(pending)} remaining tests",
+                file=sys.stderr,
+                flush=True,
+            )
     except (_Interrupted, KeyboardInterrupt) as exc:
         report["status"], report["detail"] = "interrupted", str(exc) or "KeyboardInterrupt"
     finally:
@@ -590,26 +720,51 @@ def supervise(args: argparse.Namespace, python: str, env: dict[str, str], tmp: s
 
 
 def _apply_fixtures(
-    plan: list[str], results: dict[str, Any], fixtures: list[dict[str, Any]], report: dict[str, Any], dry_run: bool
+    plan: list[str],
+    results: dict[str, Any],
+    fixtures: list[dict[str, Any]],
+    report: dict[str, Any],
+    dry_run: bool,
 ) -> None:
     """Tests never run because setUpModule/setUpClass failed or skipped inherit that outcome."""
     for fx in fixtures:
         if fx["kind"] in ("setUpModule", "setUpClass"):
             for tid in plan:
-                if tid not in results and (fx["kind"] == "setUpModule" or tid.split(".", 1)[0] == fx["target"]):
-                    results[tid] = {"outcome": fx["outcome"], "reason": f"{fx['kind']}: {fx['reason']}"}
+                if tid not in results and (
+                    fx["kind"] == "setUpModule" or tid.split(".", 1)[0] == fx["target"]
+                ):
+                    results[tid] = {
+                        "outcome": fx["outcome"],
+                        "reason": f"{fx['kind']}: {fx['reason']}",
+                    }
         elif fx["outcome"] == "error":
-            report["fixture_errors"].append({"id": f"{fx['kind']} ({fx['target']})", "reason": fx["reason"], "traceback": fx.get("traceback", "")})
+            report["fixture_errors"].append(
+                {
+                    "id": f"{fx['kind']} ({fx['target']})",
+                    "reason": fx["reason"],
+                    "traceback": fx.get("traceback", ""),
+                }
+            )
     if not dry_run:
         for tid in plan:
             if tid not in results:
                 status = report["status"]
-                results[tid] = {"outcome": "error", "reason": "not run" + ("" if status == "ok" else f" ({status})")}
+                results[tid] = {
+                    "outcome": "error",
+                    "reason": "not run" + ("" if status == "ok" else f" ({status})"),
+                }
 
 
 def summarize(report: dict[str, Any]) -> dict[str, int]:
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    key = {"passed": "passed", "expected_failure": "passed", "failed": "failed", "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}
+    key = {
+        "passed": "passed",
+        "expected_failure": "passed",
+        "failed": "failed",
+        "unexpected_success": "failed",
+        "error": "errors",
+        "skipped": "skipped",
+    }
     for result in report["tests"].values():
         counts[key[result["outcome"]]] += 1
     counts["errors"] += len(report["fixture_errors"])
@@ -617,17 +772,41 @@ def summarize(report: dict[str, Any]) -> dict[str, int]:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.conformance.runner", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tests.conformance.runner", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--classes", help="comma-separated class names/short names/patterns/ALL (default: expected.py)")
+    p.add_argument(
+        "--classes",
+        help="comma-separated class names/short names/patterns/ALL (default: expected.py)",
+    )
     p.add_argument("--json", help="write the per-test report here")
-    p.add_argument("--stdlib", action="store_true", help="run against the real stdlib multiprocessing")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="per-test timeout, seconds")
-    p.add_argument("--total-timeout", type=float, default=0.0, help="whole-run budget, seconds (0: none)")
+    p.add_argument(
+        "--stdlib", action="store_true", help="run against the real stdlib multiprocessing"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="per-test timeout, seconds"
+    )
+    p.add_argument(
+        "--total-timeout", type=float, default=0.0, help="whole-run budget, seconds (0: none)"
+    )
     p.add_argument("--log", help="send the inner process's stdout/stderr to this file")
-    p.add_argument("--check", action="store_true", help="apply expected.py: known failures + stdlib skip limit")
-    p.add_argument("--print-baseline", action="store_true", help="print the skipped ids as an expected.STDLIB_SKIPS entry")
-    p.add_argument("--dry-run", action="store_true", help="only resolve and list the selected tests")
+    p.add_argument(
+        "--check", action="store_true", help="apply expected.py: known failures + stdlib skip limit"
+    )
+    p.add_argument(
+        "--record-baseline",
+        action="store_true",
+        help="with --stdlib --classes ALL: store the skipped ids in stdlib_skips.json",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="only resolve and list the selected tests"
+    )
+    p.add_argument(
+        "--stub-missing",
+        action="store_true",
+        help="development aid: placeholder modules for mproc modules not written yet",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -637,11 +816,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parse(argv)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if args.record_baseline and not (args.stdlib and args.classes == "ALL"):
+        print("--record-baseline needs --stdlib --classes ALL", file=sys.stderr)
+        return 2
     if not args.classes:
         args.classes = ",".join(expected.expected_classes(args.method, sys.version_info[:2]))
     base: dict[str, Any] = {
-        "method": args.method, "mode": "stdlib" if args.stdlib else "mproc", "python": sys.version.split()[0],
-        "python_minor": version, "selection": args.classes, "dry_run": args.dry_run,
+        "method": args.method,
+        "mode": "stdlib" if args.stdlib else "mproc",
+        "python": sys.version.split()[0],
+        "python_minor": version,
+        "selection": args.classes,
+        "dry_run": args.dry_run,
     }
     if not _have_test_package():
         line = f"skipped: no test package ({SUITE_MODULE} is not shipped with {sys.executable})"
@@ -655,7 +841,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             python, env = _prepare(args, tmp)
         except Exception as exc:  # mproc not importable
-            report = {**base, "status": "import-error", "detail": f"{type(exc).__name__}: {exc}", "tests": {}, "fixture_errors": []}
+            report = {
+                **base,
+                "status": "import-error",
+                "detail": f"{type(exc).__name__}: {exc}",
+                "tests": {},
+                "fixture_errors": [],
+            }
         else:
             report = {**base, **supervise(args, python, env, tmp)}
     report["summary"] = counts = summarize(report)
@@ -669,17 +861,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ERROR: {fx['id']}: {fx['reason']}")
     if report.get("missing"):
         print(f"  no tests match: {', '.join(report['missing'])}")
+    if report.get("stubbed"):
+        print(f"  STUBBED (not a valid conformance run): mproc.{{{','.join(report['stubbed'])}}}")
+    if report.get("environment_altered"):
+        print("  warning: the suite reported dangling processes/threads (environment altered)")
     if report.get("stray_processes"):
         print(f"  stray processes killed after the run: {len(report['stray_processes'])}")
     if report["status"] != "ok":
         print(f"  run status: {report['status']}: {report.get('detail', '')}")
     mode = " [stdlib]" if args.stdlib else ""
-    print(f"{args.method}: {counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped{mode}")
-    if args.print_baseline:
-        skipped = sorted(t for t, r in tests.items() if r["outcome"] == "skipped")
-        print(f"# expected.STDLIB_SKIPS[{version!r}][{args.method!r}] ({len(skipped)} skips)")
-        print(json.dumps({version: {args.method: skipped}}, indent=4))
+    print(
+        f"{args.method}: {counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped{mode}"
+    )
     ok = report["status"] == "ok" and counts["failed"] == 0 and counts["errors"] == 0
+    ok = ok and not report.get("missing") and bool(report.get("plan"))
+    if args.record_baseline:
+        if not ok:
+            print("  not recording a baseline from a run with failures", file=sys.stderr)
+            return 1
+        n = expected.record_stdlib_skips(report)
+        print(
+            f"  recorded {n} stdlib skips for Python {version}/{args.method} in {expected.SKIPS_FILE}"
+        )
     if args.check:
         baseline = expected.stdlib_skips(args.method, version, report.get("classes", []))
         problems = expected.check(report, baseline)

@@ -69,6 +69,8 @@ def _wants_full_site() -> bool:
         return choice == "full"
     if sys.flags.no_site:
         return False
+    if os.environ.get("COVERAGE_PROCESS_START"):
+        return True  # coverage.py measures children through a .pth start-up hook
     for finder in sys.meta_path:
         kind = finder if isinstance(finder, type) else type(finder)
         if kind.__module__ not in _SAFE_FINDER_MODULES:
