@@ -54,3 +54,16 @@ def send_bytes_stream(conn, size, count, cpu=None):
         send_bytes(payload)
     conn.recv_bytes()  # done
     conn.close()
+
+
+def dict_proxy_calls(proxy, n, conn):
+    """Set and get ``n`` keys through a manager dict proxy; report elapsed seconds."""
+    import time
+
+    proxy["warm"] = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        proxy[i % 64] = i
+        proxy[i % 64]
+    conn.send(time.perf_counter() - t0)
+    conn.close()

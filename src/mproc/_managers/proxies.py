@@ -23,7 +23,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["BaseProxy", "AutoProxy", "MakeProxyType", "RebuildProxy"]
+__all__ = ["BaseProxy", "AutoProxy", "MakeProxyType", "RebuildProxy", "CLIENT_SPIN_SECONDS"]
+
+# How long a proxy polls for its reply before sleeping (see Connection.spin_seconds).
+CLIENT_SPIN_SECONDS = 100e-6
 
 
 class BaseProxy:
@@ -69,6 +72,7 @@ class BaseProxy:
             name += "|" + threading.current_thread().name
         conn = self._Client(self._token.address, authkey=self._authkey)
         dispatch(conn, None, "accept_connection", (name,))
+        conn.spin_seconds = CLIENT_SPIN_SECONDS
         self._tls.connection = conn
 
     def _callmethod(self, methodname: str, args: tuple[Any, ...] = (),

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["Server", "current_server", "public_methods", "DEFAULT_MAX_MESSAGE_SIZE"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
+# A client usually sends its next request right after a reply: poll this long first.
+SERVER_SPIN_SECONDS = 50e-6
 _current: Server | None = None
 
 
@@ -106,6 +108,7 @@ class Server:
             log.info("manager refused a connection: %s", exc)
             return
         raw.max_message_size = self.max_message_size
+        raw.spin_seconds = SERVER_SPIN_SECONDS
         conn = self.listener.wrap_connection(raw)
         try:
             self.serve_client(conn)
