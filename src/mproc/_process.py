@@ -269,6 +269,7 @@ class BaseProcess:
                 STATE.start_method_in_child = self._start_method
             finalizer_registry.clear()
             set_exiting(False)
+            _refresh_main_thread_id()
             if sys.stdin is not None:
                 try:
                     sys.stdin.close()
@@ -307,6 +308,14 @@ class BaseProcess:
                 except (AttributeError, ValueError, OSError):
                     pass
         return exitcode
+
+
+def _refresh_main_thread_id() -> None:
+    """After a fork, threading still reports the parent's native thread id."""
+    main = threading.main_thread()
+    refresh = getattr(main, "_set_native_id", None)
+    if refresh is not None and main is threading.current_thread():
+        refresh()
 
 
 def _join_non_daemon_threads() -> None:
