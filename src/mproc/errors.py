@@ -13,6 +13,11 @@ what to do::
     |   +-- AuthenticationError           (HMAC challenge failed, either side)
     |   +-- WorkerLostError               (a pool worker died while holding a task)
     |   +-- StartupError                  (children die at start-up every time)
+    |   +-- PoolTerminatedError           (the pool was terminated before the task ran)
+    +-- MaybeEncodingError                (multiprocessing.pool: a result did not pickle)
+    |   +-- ResultUnpicklingError         (a result or exception did not unpickle in the parent)
+    +-- RemoteTraceback                   (multiprocessing.pool: a worker's traceback, as text;
+    |                                      set as ``__cause__`` of the re-raised exception)
     +-- RuntimeError
     |   +-- BootstrapError                (a process started during its parent's bootstrap)
     +-- OSError
@@ -32,6 +37,10 @@ __all__ = [
     "TaskTimeoutError",
     "WorkerLostError",
     "StartupError",
+    "PoolTerminatedError",
+    "MaybeEncodingError",
+    "ResultUnpicklingError",
+    "RemoteTraceback",
     "BootstrapError",
     "MessageTooLargeError",
 ]
@@ -63,6 +72,75 @@ class WorkerLostError(ProcessError):
 
 class StartupError(ProcessError):
     """Child processes keep dying before they can do any work (initializer, import)."""
+
+
+class PoolTerminatedError(ProcessError):
+    """The pool was terminated (``terminate()``, leaving its ``with`` block, Ctrl-C)
+    before this task finished, so it will never produce a result."""
+
+
+class MaybeEncodingError(Exception):
+    """A task's result (or exception) could not be pickled in the worker.
+
+    ``exc`` and ``value`` are the ``repr()`` of the pickling error and of the object
+    that failed, as in the stdlib; the worker survives and runs the next task.
+    """
+
+    def __init__(self, exc: object, value: object) -> None:
+        self.exc = repr(exc)
+        self.value = repr(value)
+        super().__init__(self.exc, self.value)
+
+    def __str__(self) -> str:
+        return f"Error sending result: '{self.value}'. Reason: '{self.exc}'"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self}>"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuild from the stored strings (the stdlib repr()s them a second time).
+        return _rebuild_encoding_error, (type(self), self.exc, self.value, self.__dict__)
+
+
+class ResultUnpicklingError(MaybeEncodingError):
+    """A task's result or exception reached the parent but could not be unpickled.
+
+    Typical causes: an exception class whose ``__init__`` needs other arguments than
+    the ones it passes to ``Exception.__init__``, or a class that exists only in the
+    worker. ``exc`` names the unpickling error, ``value`` the task; the worker's
+    traceback (when the task raised) is this error's ``__cause__``.
+    """
+
+    def __init__(self, exc: str, value: str) -> None:
+        self.exc = exc
+        self.value = value
+        Exception.__init__(self, exc, value)
+
+    def __str__(self) -> str:
+        return f"could not unpickle {self.value} in the parent: {self.exc}"
+
+
+def _rebuild_encoding_error(cls: type[MaybeEncodingError], exc: str, value: str,
+                            state: dict[str, object]) -> MaybeEncodingError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, exc, value)
+    error.__dict__.update(state)
+    return error
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised in another process.
+
+    It is set as the ``__cause__`` of the exception re-raised locally, so a printed
+    traceback shows where the error happened in the worker, then where it surfaced.
+    """
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
 
 
 class BootstrapError(RuntimeError):

@@ -1,0 +1,145 @@
+"""The seam between the Pool front end and where tasks run.
+
+The front end (``front``: the stdlib API, result objects, chunking, lazy input)
+knows nothing about processes; it drives one ``Backend`` through a few calls, and
+the backend answers each task exactly once::
+
+    front end                                  backend: processes | threads | (dask)
+      submit([Task, ...])  -------------------->  runs every task somewhere
+      discard(job)         -------------------->  drops the job's tasks not yet started
+      close() / terminate() / join(timeout)
+      workers, repopulate()                       (the stdlib's _pool, _repopulate_pool)
+      <------ task.job._deliver(index, ok, value, count)
+              exactly once per task, from any thread, never under a backend lock
+
+A backend fails a task rather than losing it: a worker that dies, a timeout, a
+terminated pool and a pool whose workers cannot start all end in ``_deliver`` with
+an exception. Backends are loaded by name (``load``), so a new one (a Dask
+cluster) needs no change to the front end.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name"]
+
+# Task modes: how the function is applied to the task's payload.
+APPLY, MAP, STARMAP = 0, 1, 2
+
+
+def callable_name(func: Any) -> str:
+    """``module.qualname`` of a function, or a short repr."""
+    qualname = getattr(func, "__qualname__", None)
+    module = getattr(func, "__module__", None)
+    if isinstance(qualname, str):
+        return f"{module}.{qualname}" if isinstance(module, str) else qualname
+    text = repr(func)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Task:
+    """One unit of work as the stdlib counts it: an apply, or a chunk of a map.
+
+    ``payload`` is ``(args, kwds)`` for APPLY and a list of items (STARMAP: of
+    argument tuples) otherwise; a backend may drop it once it has serialized it.
+    ``first`` is the index of the chunk's first item in the whole input.
+    """
+
+    __slots__ = ("job", "index", "func", "mode", "payload", "count", "first", "timeout")
+
+    def __init__(self, job: Any, index: int, func: Callable[..., Any], mode: int,
+                 payload: Any, count: int, first: int, timeout: float | None) -> None:
+        self.job = job
+        self.index = index
+        self.func = func
+        self.mode = mode
+        self.payload = payload
+        self.count = count
+        self.first = first
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        """How error messages name this task: ``task 3 of map(mod.f) (items 30-39)``."""
+        label = f"{getattr(self.job, '_kind', 'task')}({callable_name(self.func)})"
+        if self.mode == APPLY:
+            return f"{label} #{getattr(self.job, '_job', '?')}"
+        if self.count == 1:
+            items = f"item {self.first}"
+        else:
+            items = f"items {self.first}-{self.first + self.count - 1}"
+        return f"task {self.index} of {label} ({items})"
+
+    def deliver(self, ok: bool, value: Any) -> None:
+        self.job._deliver(self.index, ok, value, self.count)
+
+
+class Backend:
+    """Where a pool's tasks run. Subclasses implement every method."""
+
+    kind = ""
+
+    def __init__(self, size: int, initializer: Callable[..., Any] | None, initargs: Sequence[Any],
+                 maxtasksperchild: int | None, context: Any) -> None:
+        self.size = size
+        self.initializer = initializer
+        self.initargs = tuple(initargs)
+        self.maxtasksperchild = maxtasksperchild
+        self.context = context
+        self.broken: BaseException | None = None  # set when the pool cannot work at all
+
+    def start(self) -> None:
+        """Start the workers; on failure stop what was started and raise."""
+        raise NotImplementedError
+
+    def submit(self, tasks: list[Task]) -> None:
+        """Run ``tasks``; a task that cannot even be sent fails at once."""
+        raise NotImplementedError
+
+    def discard(self, job: Any) -> None:
+        """Forget ``job``'s tasks that have not started (its result has failed)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Accept no more tasks; finish the others, then stop the workers."""
+        raise NotImplementedError
+
+    def terminate(self) -> None:
+        """Stop the workers now; unfinished tasks fail with PoolTerminatedError."""
+        raise NotImplementedError
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every worker has stopped; False if ``timeout`` expired."""
+        raise NotImplementedError
+
+    @property
+    def workers(self) -> list[Any]:
+        """The live worker objects (processes or threads), as ``Pool._pool``."""
+        raise NotImplementedError
+
+    def repopulate(self) -> None:
+        """Start workers until there are ``size`` of them."""
+        raise NotImplementedError
+
+
+BACKENDS = {
+    "processes": "mproc._pool.processes:ProcessBackend",
+    "threads": "mproc._pool.threads:ThreadBackend",
+}
+
+
+def load(name: str) -> type[Backend]:
+    """The backend class registered as ``name`` (imported on first use)."""
+    try:
+        path = BACKENDS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown pool backend {name!r}; available: {', '.join(sorted(BACKENDS))}"
+        ) from None
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]

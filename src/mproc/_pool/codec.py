@@ -1,0 +1,207 @@
+"""The pool's wire format, and the pickling path that parent and workers share.
+
+Each worker has two one-way pipes. Every message is one Connection frame (4-byte
+big-endian length, payload) whose payload starts with a one-byte kind and a fixed
+little-endian header, followed by a pickle::
+
+    parent -> worker                      worker -> parent
+      F fid       + function pickle         R pid                  ready (initializer ran)
+      D fid                    forget it    S tid item             item started (timed tasks)
+      T tid fid mode flags + args pickle    O tid flags + result pickle
+      Q                        exit         E tid phase tblen + traceback text + exception
+                                            I tblen + traceback text + exception  (initializer)
+
+Functions travel once per worker (``fid``), not once per task: the parent mirrors
+which fids each worker holds. Arguments and results are pickled per *task* (a chunk
+of items, as the stdlib counts them), so one that fails to pickle or unpickle fails
+that task only. An error message carries the traceback as text beside the pickled
+exception, so the parent can still say what happened when the exception itself
+cannot be unpickled.
+
+Pickling reuses one pickler per thread (creating a ``Pickler`` costs four times
+more than a small ``dump``) and, with ``OOB`` set, moves large protocol-5 buffers
+through shared memory (``buffers``).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import threading
+import types
+
+from .._serialize import pickler as _pickler
+from . import buffers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "FUNC", "DROP", "TASK", "QUIT", "READY", "START", "OK", "ERROR", "INIT_FAILED",
+    "APPLY", "MAP", "STARMAP", "TIMED", "OOB",
+    "PHASE_RUN", "PHASE_ARGS", "PHASE_FUNC", "PHASE_RESULT",
+    "TASK_HEAD", "FUNC_HEAD", "START_HEAD", "RESULT_HEAD", "ERROR_HEAD", "READY_HEAD",
+    "frame_header", "encode", "decode", "loads",
+]
+
+# Message kinds (first payload byte).
+FUNC, DROP, TASK, QUIT = b"F", b"D", b"T", b"Q"
+READY, START, OK, ERROR, INIT_FAILED = b"R", b"S", b"O", b"E", b"I"
+
+# Task modes: how the worker calls the function on the task's payload.
+APPLY, MAP, STARMAP = 0, 1, 2  # == backend.APPLY, MAP, STARMAP
+# Flags.
+TIMED = 1  # send START before each item (the parent times it)
+OOB = 2  # the payload is preceded by a table of shared-memory buffers
+
+# Where an error happened (ERROR messages).
+PHASE_RUN, PHASE_ARGS, PHASE_FUNC, PHASE_RESULT = 0, 1, 2, 3
+
+TASK_HEAD = struct.Struct("<cQIBB")  # kind, tid, fid, mode, flags
+FUNC_HEAD = struct.Struct("<cI")  # kind, fid (FUNC, DROP)
+START_HEAD = struct.Struct("<cQI")  # kind, tid, item index in the task
+RESULT_HEAD = struct.Struct("<cQB")  # kind, tid, flags
+ERROR_HEAD = struct.Struct("<cQBI")  # kind, tid, phase, traceback length
+READY_HEAD = struct.Struct("<ci")  # kind, pid
+_TABLE_LEN = struct.Struct("<I")
+_FRAME = struct.Struct("!I")
+_LONG_FRAME = struct.Struct("!IQ")
+_LONG_MARK = 0xFFFFFFFF
+
+loads = pickle.loads
+
+
+def frame_header(size: int) -> bytes:
+    """The Connection framing for a payload of ``size`` bytes."""
+    if size < _LONG_MARK:
+        return _FRAME.pack(size)
+    return _LONG_FRAME.pack(_LONG_MARK, size)
+
+
+class _StrictPickler(_pickler.Pickler):
+    """mproc's pickler without the by-value functions: what a worker sends back.
+
+    Results and exceptions travel as the stdlib sends them: functions and classes
+    by reference only, so a lambda in a result is a MaybeEncodingError (as CPython's
+    own tests expect) while ``__main__`` objects still resolve under every start
+    method.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (type(obj) is types.FunctionType or isinstance(obj, type)) and _pickler._needs_value(obj):
+            raise pickle.PicklingError(
+                f"Can't pickle {obj!r}: it is not importable by name (a worker sends "
+                f"results and exceptions back by reference, as the stdlib does)")
+        return super().reducer_override(obj)
+
+
+class _Encoder(threading.local):
+    """Reusable picklers, one set per thread (a fresh one after any failure)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.picklers: dict[bool, Any] = {}
+        self.busy = False
+        self.oob = False
+        self.big: list[pickle.PickleBuffer] = []
+
+    def _collect(self, buffer: pickle.PickleBuffer) -> bool:
+        """buffer_callback: False (out of band) for large contiguous buffers."""
+        if not self.oob:
+            return True
+        try:
+            with buffer.raw() as raw:
+                size = raw.nbytes
+        except BufferError:
+            return True
+        if size < buffers.THRESHOLD:
+            return True
+        self.big.append(buffer)
+        return False
+
+    def dumps(self, obj: Any, oob: bool, strict: bool) -> tuple[bytes, list[pickle.PickleBuffer]]:
+        if self.busy:  # re-entered from a __reduce__: use a private pickler
+            cls = _StrictPickler if strict else _pickler.Pickler
+            return cls.dumps(obj), []
+        self.busy = True
+        self.oob = oob
+        try:
+            pickler = self.picklers.get(strict)
+            if pickler is None:
+                cls = _StrictPickler if strict else _pickler.Pickler
+                pickler = self.picklers[strict] = cls(self.buf, buffer_callback=self._collect)
+            elif _pickler.Pickler._extra_reducers or _pickler._deferred:
+                pickler.dispatch_table = _pickler._dispatch_table()
+            buf = self.buf
+            try:
+                pickler.dump(obj)
+                data = buf.getvalue()
+            except BaseException:
+                self.picklers.pop(strict, None)
+                self.big = []
+                raise
+            finally:
+                buf.seek(0)
+                buf.truncate()
+                pickler.clear_memo()
+            big, self.big = self.big, []
+            return data, big
+        finally:
+            self.busy = False
+
+
+_encoder = _Encoder()
+
+
+def encode(obj: Any, oob: bool = True, strict: bool = False) -> tuple[int, list[bytes], list[str]]:
+    """Pickle ``obj`` for another process: ``(flags, parts, segment names)``.
+
+    ``parts`` concatenated are the payload. Large buffers go to shared memory
+    (``OOB`` in flags, names returned so the caller can remove them if the message
+    is never delivered). ``strict``: functions by reference only (see
+    ``_StrictPickler``).
+    """
+    data, big = _encoder.dumps(obj, oob and buffers.AVAILABLE, strict)
+    if not big:
+        return 0, [data], []
+    names: list[str] = []
+    try:
+        table = []
+        for buffer in big:
+            name, size = buffers.export(buffer)
+            names.append(name)
+            table.append((name, size))
+    except BaseException:
+        for name in names:
+            buffers.discard(name)
+        raise
+    packed = pickle.dumps(table, 5)
+    return OOB, [_TABLE_LEN.pack(len(packed)), packed, data], names
+
+
+def decode(view: Any, flags: int) -> Any:
+    """Unpickle a payload produced by ``encode`` (``view`` is a memoryview)."""
+    if not flags & OOB:
+        return loads(view)
+    (size,) = _TABLE_LEN.unpack_from(view, 0)
+    start = _TABLE_LEN.size
+    table = loads(view[start:start + size])
+    mapped = []
+    try:
+        for name, length in table:
+            mapped.append(buffers.attach(name, length))
+    finally:
+        for name, _length in table[len(mapped):]:
+            buffers.discard(name)
+    return loads(view[start + size:], buffers=mapped)
+
+
+def segment_names(view: Any, flags: int) -> list[str]:
+    """The shared-memory names in an encoded payload (to discard it unread)."""
+    if not flags & OOB:
+        return []
+    (size,) = _TABLE_LEN.unpack_from(view, 0)
+    start = _TABLE_LEN.size
+    return [name for name, _length in loads(view[start:start + size])]

@@ -1,0 +1,376 @@
+"""The Pool front end: the stdlib's API, over whichever backend runs the tasks.
+
+Data flow::
+
+    Pool.apply_async / map_async / starmap_async          Pool.imap / imap_unordered
+      check running, make the result object                 result iterator + Window
+      cut the input into chunks (tasks.cut)                 Feeder thread pulls the input
+              \\                                             /
+               +-------> backend.submit([Task, ...]) <-----+
+                                  |
+                 processes | threads | (dask): run each Task
+                                  |
+                 task.job._deliver(index, ok, value, count)  -> results, callbacks,
+                                                                progress, Window room
+
+Beyond the stdlib: ``timeout=`` per task (TaskTimeoutError, the worker killed and
+replaced), ``progress=`` (a tqdm bar or a callable), ``buffersize=`` and a bounded
+window for the lazy inputs of imap, a Ctrl-C during a wait terminates the pool, and
+the default size is the number of CPUs this process may use.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+import weakref
+
+from .._runtime.finalize import Finalize
+from ..errors import PoolTerminatedError, StartupError
+from . import backend as _backend
+from .backend import APPLY, MAP, STARMAP, Task, callable_name
+from .cpus import usable_cpu_count
+from .progress import make_progress
+from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
+from .tasks import DEFAULT_WINDOW_CHUNKS, Feeder, Window, cut, default_chunksize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
+    from .backend import Backend
+
+__all__ = ["Pool", "ThreadPool", "INIT", "RUN", "CLOSE", "TERMINATE"]
+
+INIT, RUN, CLOSE, TERMINATE = "INIT", "RUN", "CLOSE", "TERMINATE"
+
+
+def _default_context() -> Any:
+    # The default context lives in the layer above (contexts are built from the
+    # subsystems, this one included); only ``Pool(context=None)`` needs it.
+    from .._context import default_context
+
+    return default_context.get_context()
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    value = float(timeout)
+    if not value > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    return value
+
+
+def _feeder_exit(pool_ref: weakref.ref[Pool]) -> None:
+    pool = pool_ref()
+    if pool is not None:
+        pool._feeder_done()
+
+
+def _shutdown(backend: Backend, iterators: weakref.WeakSet[Any]) -> None:
+    """Finalizer: the pool object is gone or the interpreter exits."""
+    for iterator in list(iterators):
+        if iterator._window is not None:
+            iterator._window.stop()
+    backend.terminate()
+
+
+class Pool:
+    """A pool of worker processes (the stdlib's ``multiprocessing.pool.Pool``)."""
+
+    _backend_name = "processes"
+
+    @staticmethod
+    def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 - stdlib name
+        return ctx.Process(*args, **kwds)
+
+    def __init__(self, processes: int | None = None, initializer: Callable[..., Any] | None = None,
+                 initargs: Iterable[Any] = (), maxtasksperchild: int | None = None,
+                 context: Any = None, *, backend: str | None = None) -> None:
+        self._state = INIT
+        self._backend: Backend | None = None
+        self._iterators: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._feeders = 0
+        self._feeders_done = threading.Condition(self._lock)
+        name = backend or self._backend_name
+        if context is None and name == "processes":
+            context = _default_context()
+        self._ctx = context
+        if processes is None:
+            processes = usable_cpu_count()
+        if processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None and (
+                isinstance(maxtasksperchild, bool) or not isinstance(maxtasksperchild, int)
+                or maxtasksperchild <= 0):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._processes = processes
+        self._backend = _backend.load(name)(processes, initializer, tuple(initargs),
+                                            maxtasksperchild, context)
+        self._backend.start()
+        self._state = RUN
+        self._terminate = Finalize(self, _shutdown, args=(self._backend, self._iterators),
+                                   exitpriority=15)
+
+    # -- the stdlib's private surface, which tests and tools reach ------------------
+
+    @property
+    def _pool(self) -> list[Any]:
+        return self._backend.workers if self._backend is not None else []
+
+    def _repopulate_pool(self) -> None:
+        if self._backend is not None:
+            self._backend.repopulate()
+
+    def _check_running(self) -> None:
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+        broken = self._backend.broken if self._backend is not None else None
+        if broken is not None:
+            error = StartupError(*broken.args)
+            raise error from broken.__cause__
+
+    def _interrupted(self) -> None:
+        """A Ctrl-C reached a caller waiting on this pool: stop every worker now."""
+        try:
+            self.terminate()
+        except BaseException:
+            pass
+
+    # -- submitting -------------------------------------------------------------
+
+    def apply(self, func: Callable[..., Any], args: Iterable[Any] = (),
+              kwds: Mapping[str, Any] = {}, *, timeout: float | None = None) -> Any:  # noqa: B006
+        """Call ``func(*args, **kwds)`` in a worker and return its result."""
+        return self.apply_async(func, args, kwds, timeout=timeout).get()
+
+    def apply_async(self, func: Callable[..., Any], args: Iterable[Any] = (),
+                    kwds: Mapping[str, Any] = {},  # noqa: B006
+                    callback: Callable[[Any], object] | None = None,
+                    error_callback: Callable[[BaseException], object] | None = None, *,
+                    timeout: float | None = None) -> ApplyResult:
+        """Start ``func(*args, **kwds)`` in a worker; return an ApplyResult."""
+        self._check_running()
+        timeout = _check_timeout(timeout)
+        result = ApplyResult(self, callback, error_callback)
+        assert self._backend is not None
+        self._backend.submit([Task(result, 0, func, APPLY, (args, kwds), 1, 0, timeout)])
+        return result
+
+    def map(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+            chunksize: int | None = None, *, timeout: float | None = None,
+            progress: Any = None) -> list[Any]:
+        """``list(map(func, iterable))``, computed by the workers, chunk by chunk."""
+        return self._map_async(func, iterable, MAP, chunksize, None, None, timeout, progress,
+                               "map").get()
+
+    def map_async(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+                  chunksize: int | None = None, callback: Callable[[Any], object] | None = None,
+                  error_callback: Callable[[BaseException], object] | None = None, *,
+                  timeout: float | None = None, progress: Any = None) -> MapResult:
+        """Like ``map`` but return a MapResult at once."""
+        return self._map_async(func, iterable, MAP, chunksize, callback, error_callback,
+                               timeout, progress, "map_async")
+
+    def starmap(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                chunksize: int | None = None, *, timeout: float | None = None,
+                progress: Any = None) -> list[Any]:
+        """Like ``map``, but each item is unpacked as arguments: ``func(*item)``."""
+        return self._map_async(func, iterable, STARMAP, chunksize, None, None, timeout,
+                               progress, "starmap").get()
+
+    def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                      chunksize: int | None = None,
+                      callback: Callable[[Any], object] | None = None,
+                      error_callback: Callable[[BaseException], object] | None = None, *,
+                      timeout: float | None = None, progress: Any = None) -> MapResult:
+        """Like ``starmap`` but return a MapResult at once."""
+        return self._map_async(func, iterable, STARMAP, chunksize, callback, error_callback,
+                               timeout, progress, "starmap_async")
+
+    def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: int,
+                   chunksize: int | None, callback: Any, error_callback: Any,
+                   timeout: float | None, progress: Any, kind: str) -> MapResult:
+        self._check_running()
+        timeout = _check_timeout(timeout)
+        if not hasattr(iterable, "__len__"):
+            iterable = list(iterable)
+        length = len(iterable)  # type: ignore[arg-type]
+        if chunksize is None:
+            chunksize = default_chunksize(length, self._processes, fine=bool(progress))
+        elif chunksize < 1 and length:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
+        reporter = make_progress(progress, length, f"{kind}({callable_name(func)})")
+        result = MapResult(self, max(1, chunksize), length, callback, error_callback, reporter,
+                           kind)
+        result._on_failure = self._discard
+        try:
+            tasks, items = cut(result, func, mode, iterable, max(1, chunksize), timeout)
+        except Exception as exc:  # iterating the input failed: that is the result
+            result._deliver(0, False, exc, 0)
+            return result
+        if items != length:
+            result._resize(items, len(tasks))
+        if tasks:
+            assert self._backend is not None
+            self._backend.submit(tasks)
+        return result
+
+    def _discard(self, job: Any) -> None:
+        if self._backend is not None:
+            self._backend.discard(job)
+
+    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1,
+             buffersize: int | None = None, *, timeout: float | None = None,
+             progress: Any = None) -> IMapIterator:
+        """A lazy ``map``: results in order, as they become available."""
+        return self._imap(IMapIterator, func, iterable, chunksize, buffersize, timeout,
+                          progress, "imap")  # type: ignore[return-value]
+
+    def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+                       chunksize: int = 1, buffersize: int | None = None, *,
+                       timeout: float | None = None,
+                       progress: Any = None) -> IMapUnorderedIterator:
+        """Like ``imap``, but results come in the order they complete."""
+        return self._imap(IMapUnorderedIterator, func, iterable, chunksize, buffersize,
+                          timeout, progress, "imap_unordered")  # type: ignore[return-value]
+
+    def _imap(self, cls: type[Any], func: Callable[..., Any], iterable: Iterable[Any],
+              chunksize: int, buffersize: int | None, timeout: float | None, progress: Any,
+              kind: str) -> Any:
+        self._check_running()
+        timeout = _check_timeout(timeout)
+        if chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
+        if buffersize is not None:
+            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
+                raise TypeError("buffersize must be an integer or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be None or > 0")
+        try:
+            total: int | None = len(iterable)  # type: ignore[arg-type]
+        except Exception:
+            total = None
+        iterator = iter(iterable)
+        limit = buffersize
+        if limit is None:
+            limit = chunksize * max(DEFAULT_WINDOW_CHUNKS, 16 * self._processes)
+        window = Window(limit)
+        reporter = make_progress(progress, total, f"{kind}({callable_name(func)})")
+        result = cls(self, window, reporter)
+        result._kind = kind
+        assert self._backend is not None
+        feeder = Feeder(result, self._backend.submit, func, MAP, iterator, chunksize, window,
+                        timeout, functools.partial(_feeder_exit, weakref.ref(self)))
+        with self._lock:
+            running = self._state == RUN
+            if running:
+                self._feeders += 1
+                self._iterators.add(result)
+        if not running:  # closed by another thread meanwhile
+            if reporter is not None:
+                reporter.close()
+            raise ValueError("Pool not running")
+        try:
+            feeder.start()
+        except BaseException:
+            self._feeder_done()
+            raise
+        return result
+
+    def _feeder_done(self) -> None:
+        with self._lock:
+            self._feeders -= 1
+            last = self._feeders == 0
+            self._feeders_done.notify_all()
+            closing = self._state == CLOSE
+        if last and closing and self._backend is not None:
+            self._backend.close()
+
+    # -- lifetime -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Accept no more work; the workers exit once the submitted work is done."""
+        with self._lock:
+            if self._state != RUN:
+                return
+            self._state = CLOSE
+            feeders = self._feeders
+            iterators = list(self._iterators)
+        for iterator in iterators:  # join() must be able to finish every lazy input
+            if iterator._window is not None:
+                iterator._window.unbound()
+        if not feeders and self._backend is not None:
+            self._backend.close()
+
+    def terminate(self) -> None:
+        """Stop the workers now; unfinished tasks fail with PoolTerminatedError."""
+        with self._lock:
+            self._state = TERMINATE
+            iterators = list(self._iterators)
+        error = PoolTerminatedError("the pool was terminated")
+        for iterator in iterators:
+            iterator._abort(error)
+        self._terminate()
+
+    def join(self) -> None:
+        """Wait for the workers to exit (after ``close()`` or ``terminate()``)."""
+        if self._state == RUN:
+            raise ValueError("Pool is still running")
+        if self._state not in (CLOSE, TERMINATE):
+            raise ValueError("In unknown state")
+        try:
+            if self._state == CLOSE:
+                with self._lock:
+                    while self._feeders and self._state == CLOSE:
+                        self._feeders_done.wait()
+            if self._backend is not None:
+                self._backend.join()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+
+    def __enter__(self) -> Pool:
+        self._check_running()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.terminate()
+
+    def __reduce__(self) -> Any:
+        raise NotImplementedError(
+            "pool objects cannot be passed between processes or pickled")
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__module__}.{type(self).__qualname__} state={self._state} "
+                f"pool_size={len(self._pool)}>")
+
+    def __del__(self, _warn: Any = warnings.warn, RUN: str = RUN) -> None:  # noqa: N803
+        if getattr(self, "_state", None) == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
+                  source=self)
+
+
+class ThreadPool(Pool):
+    """A pool of worker threads with the Pool API (the stdlib's ``ThreadPool``)."""
+
+    _backend_name = "threads"
+
+    @staticmethod
+    def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 - stdlib name
+        return threading.Thread(*args, **kwds)
+
+    def __init__(self, processes: int | None = None,
+                 initializer: Callable[..., Any] | None = None,
+                 initargs: Iterable[Any] = ()) -> None:
+        Pool.__init__(self, processes, initializer, initargs)
+
+
+for _cls in (Pool, ThreadPool):
+    _cls.__module__ = "mproc.pool"

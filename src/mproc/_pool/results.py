@@ -1,0 +1,346 @@
+"""What the Pool's calls return: result objects that the backend fills in.
+
+Every task is answered exactly once through ``_deliver(index, ok, value, count)``
+(``index`` is the task's chunk number, ``count`` its number of items), from
+whatever thread the backend uses. The stdlib's guarantees hold: callbacks run
+before the result becomes ready, and a map fails as soon as one chunk fails.
+
+Waiting is interruptible: a Ctrl-C while a caller waits in ``get``, ``wait`` or
+``next`` terminates the pool (every worker gone) before the KeyboardInterrupt
+propagates, so an interrupted program never leaves workers running its tasks.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import sys
+import threading
+import time
+
+from ..errors import TimeoutError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .progress import Progress
+    from .tasks import Window
+
+__all__ = ["ApplyResult", "AsyncResult", "MapResult", "IMapIterator", "IMapUnorderedIterator"]
+
+job_counter = itertools.count()
+
+
+def _run_callback(callback: Callable[[Any], object], value: Any, result: Any) -> None:
+    try:
+        callback(value)
+    except Exception:
+        import traceback
+
+        sys.stderr.write(f"Exception in callback {callback!r} of {result!r}:\n")
+        traceback.print_exc()
+
+
+class _Job:
+    """What every result shares: its pool, job number, progress.
+
+    A result keeps its pool alive, as in the stdlib, so ``Pool(2).imap(f, xs)``
+    works although nothing else holds the pool; the pool holds no result.
+    """
+
+    _kind = "task"
+
+    def __init__(self, pool: Any, progress: Progress | None = None) -> None:
+        self._pool = pool
+        self._job = next(job_counter)
+        self._progress = progress
+        self._on_failure: Callable[[Any], None] | None = None  # discards queued tasks
+
+    def _interrupted(self) -> None:
+        """Ctrl-C while waiting: stop the pool, so no worker outlives the program."""
+        if self._pool is not None:
+            self._pool._interrupted()
+
+
+class ApplyResult(_Job):
+    """The result of ``apply_async`` (and the base of ``MapResult``)."""
+
+    _kind = "apply_async"
+
+    def __init__(self, pool: Any = None, callback: Callable[[Any], object] | None = None,
+                 error_callback: Callable[[BaseException], object] | None = None,
+                 progress: Progress | None = None) -> None:
+        super().__init__(pool, progress)
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._ready = False
+        self._callback = callback
+        self._error_callback = error_callback
+        self._success: bool | None = None
+        self._value: Any = None
+
+    def ready(self) -> bool:
+        """Whether the call has completed (and its callback has run)."""
+        return self._ready
+
+    def successful(self) -> bool:
+        """Whether the call completed without raising; ValueError if not ready."""
+        if not self._ready:
+            raise ValueError(f"{self!r} not ready")
+        return bool(self._success)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the result is ready or ``timeout`` seconds have passed."""
+        if self._ready:
+            return
+        try:
+            if timeout is None:
+                got = self._done.acquire()
+            else:
+                got = self._done.acquire(timeout=min(max(0.0, timeout), threading.TIMEOUT_MAX))
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        if got:
+            self._done.release()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The value, or raise the task's exception, or TimeoutError after ``timeout``."""
+        self.wait(timeout)
+        if not self._ready:
+            raise TimeoutError
+        if self._success:
+            return self._value
+        raise self._value
+
+    def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
+        if self._ready or self._success is not None:
+            return
+        self._success = ok
+        self._value = value
+        self._finish()
+
+    def _finish(self) -> None:
+        callback = self._callback if self._success else self._error_callback
+        self._callback = self._error_callback = None
+        if callback is not None:
+            _run_callback(callback, self._value, self)
+        if self._progress is not None:
+            self._progress.close()
+        self._ready = True
+        self._done.release()
+        if not self._success and self._on_failure is not None:
+            on_failure, self._on_failure = self._on_failure, None
+            on_failure(self)
+
+    def __repr__(self) -> str:
+        state = "pending" if not self._ready else ("ok" if self._success else "failed")
+        return f"<{type(self).__module__}.{type(self).__qualname__} #{self._job} {state}>"
+
+
+AsyncResult = ApplyResult
+
+
+class MapResult(ApplyResult):
+    """The result of ``map_async`` / ``starmap_async``: a list, filled chunk by chunk."""
+
+    _kind = "map_async"
+
+    def __init__(self, pool: Any, chunksize: int, length: int,
+                 callback: Callable[[Any], object] | None = None,
+                 error_callback: Callable[[BaseException], object] | None = None,
+                 progress: Progress | None = None, kind: str = "map_async") -> None:
+        super().__init__(pool, callback, error_callback, progress)
+        self._kind = kind
+        self._lock = threading.Lock()
+        self._chunksize = chunksize
+        self._value = [None] * length
+        self._number_left = -(-length // chunksize) if length else 0
+        if self._number_left == 0:
+            self._success = True
+            self._finish()
+
+    def _resize(self, length: int, chunks: int) -> None:
+        """The input's ``len()`` was wrong: use what iteration actually produced."""
+        with self._lock:
+            self._value = [None] * length
+            self._number_left = chunks
+        if chunks == 0 and self._success is None:
+            self._success = True
+            self._finish()
+
+    def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
+        if self._progress is not None:
+            self._progress.update(count)
+        with self._lock:
+            if self._success is not None:
+                return  # already failed (or, never, finished twice)
+            if ok:
+                start = index * self._chunksize
+                self._value[start:start + len(value)] = value
+                self._number_left -= 1
+                if self._number_left:
+                    return
+                self._success = True
+            else:
+                self._success = False
+                self._value = value
+        self._finish()
+
+
+class _Iterator(_Job):
+    """Shared machinery of the two imap iterators."""
+
+    def __init__(self, pool: Any, window: Window | None = None,
+                 progress: Progress | None = None) -> None:
+        super().__init__(pool, progress)
+        self._cond = threading.Condition(window.lock if window is not None else threading.Lock())
+        self._buffer: collections.deque[Any] = collections.deque()
+        self._length: int | None = None  # number of chunks, once the input is exhausted
+        self._delivered = 0
+        self._window = window
+        self._aborted: BaseException | None = None
+
+    def __iter__(self) -> _Iterator:
+        return self
+
+    def next(self, timeout: float | None = None) -> Any:
+        """The next result; TimeoutError if none comes within ``timeout`` seconds."""
+        try:
+            return self._next(timeout)
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+
+    __next__ = next
+
+    def _next(self, timeout: float | None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._buffer:
+                    return self._buffer.popleft()
+                entry = self._take()
+                if entry is not None:
+                    ok, value, count = entry
+                    if self._window is not None and count:
+                        self._window.consumed_locked(count)
+                    if ok:
+                        self._buffer.extend(value)
+                        continue
+                    raise value
+                if self._exhausted():
+                    raise StopIteration
+                if self._aborted is not None:
+                    raise type(self._aborted)(*self._aborted.args)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    remaining = min(remaining, threading.TIMEOUT_MAX)
+                self._cond.wait(remaining)
+
+    def _take(self) -> tuple[bool, Any, int] | None:
+        raise NotImplementedError
+
+    def _exhausted(self) -> bool:
+        raise NotImplementedError
+
+    def _store(self, index: int, entry: tuple[bool, Any, int]) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
+        with self._cond:
+            self._store(index, (ok, value, count))
+            self._delivered += 1
+            finished = self._length is not None and self._delivered >= self._length
+            self._cond.notify()
+        progress = self._progress
+        if progress is not None:
+            progress.update(count)
+            if finished:
+                progress.close()
+
+    def _set_length(self, chunks: int, items: int | None = None) -> None:
+        """The input is exhausted after ``chunks`` chunks (``items`` items)."""
+        with self._cond:
+            self._length = chunks
+            finished = self._delivered >= chunks
+            self._cond.notify_all()
+        if self._progress is not None:
+            if items is not None:
+                self._progress.set_total(items)
+            if finished:
+                self._progress.close()
+
+    def _input_failed(self, index: int, exc: BaseException) -> None:
+        """Iterating the input raised: that becomes the result at ``index``, the last."""
+        with self._cond:
+            self._store(index, (False, exc, 0))
+            self._delivered += 1
+            self._length = index + 1
+            self._cond.notify_all()
+        if self._progress is not None:
+            self._progress.close()
+
+    def _abort(self, exc: BaseException) -> None:
+        """The pool is gone: once the delivered results are used up, raise ``exc``
+        instead of waiting for chunks that the feeder will never submit."""
+        with self._cond:
+            self._aborted = exc
+            self._cond.notify_all()
+        if self._progress is not None:
+            self._progress.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__} #{self._job}>"
+
+
+class IMapIterator(_Iterator):
+    """The iterator ``imap`` returns: results in input order."""
+
+    _kind = "imap"
+
+    def __init__(self, pool: Any, window: Window | None = None,
+                 progress: Progress | None = None) -> None:
+        super().__init__(pool, window, progress)
+        self._chunks: dict[int, tuple[bool, Any, int]] = {}
+        self._next_index = 0
+
+    def _take(self) -> tuple[bool, Any, int] | None:
+        entry = self._chunks.pop(self._next_index, None)
+        if entry is not None:
+            self._next_index += 1
+        return entry
+
+    def _exhausted(self) -> bool:
+        return self._length is not None and self._next_index >= self._length
+
+    def _store(self, index: int, entry: tuple[bool, Any, int]) -> None:
+        self._chunks[index] = entry
+
+
+class IMapUnorderedIterator(_Iterator):
+    """The iterator ``imap_unordered`` returns: results as they complete."""
+
+    _kind = "imap_unordered"
+
+    def __init__(self, pool: Any, window: Window | None = None,
+                 progress: Progress | None = None) -> None:
+        super().__init__(pool, window, progress)
+        self._completed: collections.deque[tuple[bool, Any, int]] = collections.deque()
+        self._yielded = 0
+
+    def _take(self) -> tuple[bool, Any, int] | None:
+        if self._completed:
+            self._yielded += 1
+            return self._completed.popleft()
+        return None
+
+    def _exhausted(self) -> bool:
+        return self._length is not None and self._yielded >= self._length
+
+    def _store(self, index: int, entry: tuple[bool, Any, int]) -> None:
+        self._completed.append(entry)

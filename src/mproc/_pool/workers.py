@@ -1,0 +1,303 @@
+"""The parent's handle on one worker process: its pipes, its tasks, its death.
+
+A ``WorkerHandle`` owns the process object, the parent's ends of the worker's two
+pipes (non-blocking, see ``channel``), the FIFO of tasks sent and not yet answered,
+and the mirror of which functions the worker holds. Starting is split in two so
+that a pool whose Nth ``start()`` fails can stop the N-1 it started without having
+touched anything a half-made process object may lack (``spawn`` then ``activate``).
+
+``kill_tree`` is how a task that overran its timeout is stopped: the worker, its
+process group (it made itself the leader) and every descendant found under /proc,
+frozen first with SIGSTOP so that nothing can fork while the tree is walked.
+
+The errors a worker's death produces say what happened, to which task, in which
+process, and what the pool did about it (``lost_error``, ``timeout_error``,
+``startup_error``).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+
+from .._wire.pipes import Pipe
+from ..errors import StartupError, TaskTimeoutError, WorkerLostError
+from . import codec
+from .channel import FrameReader, FrameWriter
+from .remote import describe_exception, unpack_exception
+from .worker import run_worker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .envelopes import Envelope
+
+__all__ = ["WorkerHandle", "kill_tree", "exit_description", "lost_error", "timeout_error",
+           "startup_error"]
+
+FUNCTIONS_PER_WORKER = 32  # functions a worker keeps (the parent mirrors the set)
+
+
+def exit_description(code: int | None) -> str:
+    """``"exit code 3"`` or ``"killed by SIGKILL"``."""
+    if code is None:
+        return "unknown exit status"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class WorkerHandle:
+    """One worker process as the supervisor sees it."""
+
+    reader: FrameReader  # both set by activate(); only activated handles are served
+    writer: FrameWriter
+
+    def __init__(self, proc: Any, task_end: Any, result_end: Any) -> None:
+        self.proc = proc
+        self._task_end = task_end  # Connection: parent writes tasks
+        self._result_end = result_end  # Connection: parent reads answers
+        self.pid = 0
+        self.sentinel = -1
+        self.outstanding: collections.deque[Any] = collections.deque()  # envelopes, FIFO
+        self.functions: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self.sent = 0  # tasks sent over the worker's life (maxtasksperchild)
+        self.bytes_out = 0  # bytes handed to the writer over the worker's life
+        self.ready = False  # READY received: the initializer ran
+        self.init_error: bytes | None = None  # the INIT_FAILED frame
+        self.timed_out: Any = None  # the envelope whose timeout got the worker killed
+        self.quit_sent = False
+        self.watching_writes = False  # POLLOUT registered for the task pipe
+        self.exited = False
+        self.last_done = 0.0  # monotonic time of the last answer
+
+    # -- life -----------------------------------------------------------------
+
+    @classmethod
+    def spawn(cls, context: Any, name_index: int, initializer: Any, initargs: Any,
+              maxtasks: int | None, close_fds: list[int]) -> WorkerHandle:
+        """Create the pipes and start the process (raises if it cannot start)."""
+        task_r, task_w = Pipe(duplex=False)
+        result_r, result_w = Pipe(duplex=False)
+        try:
+            proc = context.Process(target=run_worker, daemon=True, args=(
+                task_r, result_w, initializer, tuple(initargs), maxtasks, close_fds))
+            name = getattr(proc, "name", None)
+            if isinstance(name, str):
+                proc.name = name.replace("Process", "PoolWorker")
+            proc.start()
+        except BaseException:
+            for conn in (task_r, task_w, result_r, result_w):
+                conn.close()
+            raise
+        finally:
+            task_r.close()
+            result_w.close()
+        return cls(proc, task_w, result_r)
+
+    def activate(self) -> None:
+        """Read the pid and sentinel and make the parent's ends non-blocking."""
+        self.pid = self.proc.pid  # forkserver: consumes the pid header of the sentinel
+        self.sentinel = self.proc.sentinel
+        self.reader = FrameReader(self._result_end.fileno())
+        self.writer = FrameWriter(self._task_end.fileno())
+
+    def abort(self) -> None:
+        """Stop a worker that was started but never activated."""
+        try:
+            self.proc.terminate()
+            self.proc.join()
+        finally:
+            self.close_channels()
+
+    def parent_fds(self) -> list[int]:
+        """The fds this handle keeps open in the parent (for fork children to close)."""
+        fds = []
+        for conn in (self._task_end, self._result_end):
+            if not conn.closed:
+                fds.append(conn.fileno())
+        if self.sentinel >= 0:
+            fds.append(self.sentinel)
+        return fds
+
+    def close_channels(self) -> None:
+        self._task_end.close()
+        self._result_end.close()
+
+    def reap(self) -> int | None:
+        """Collect the exit status of a worker whose sentinel fired."""
+        try:
+            self.proc.join(0)
+        except Exception:
+            pass
+        try:
+            return self.proc.exitcode  # type: ignore[no-any-return]
+        except Exception:
+            return None
+
+    def terminate(self) -> None:
+        try:
+            self.proc.terminate()
+        except Exception:
+            pass
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except Exception:
+            pass
+
+    # -- functions ----------------------------------------------------------------
+
+    def function_frames(self, fid: int, frame: list[bytes]) -> list[bytes]:
+        """Frames that make ``fid`` known to the worker (and forget the oldest)."""
+        functions = self.functions
+        if fid in functions:
+            functions.move_to_end(fid)
+            return []
+        parts = list(frame)
+        functions[fid] = None
+        if len(functions) > FUNCTIONS_PER_WORKER:
+            old, _ = functions.popitem(last=False)
+            parts += drop_frame(old)
+        return parts
+
+
+def drop_frame(fid: int) -> list[bytes]:
+    head = codec.FUNC_HEAD.pack(codec.DROP, fid)
+    return [codec.frame_header(len(head)), head]
+
+
+# -- killing a task's whole process tree --------------------------------------------
+
+
+_children_files: bool | None = None  # does this kernel have /proc/PID/task/TID/children?
+
+
+def _children(pid: int) -> list[int]:
+    global _children_files
+    if _children_files is None:
+        me = os.getpid()
+        _children_files = os.path.exists(f"/proc/{me}/task/{me}/children")
+    if not _children_files:
+        return _children_by_scan(pid)
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as file:
+                found.extend(int(p) for p in file.read().split())
+        except (OSError, ValueError):  # the thread (or process) is gone
+            continue
+    return found
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    """Fallback when the kernel has no /proc/PID/task/TID/children."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                stat = file.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(entry))
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL ``pid``, its process group and all its descendants; return how many
+    other processes were killed."""
+    _signal(pid, signal.SIGSTOP)
+    seen: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in _children(parent):
+            if child not in seen:
+                seen.add(child)
+                _signal(child, signal.SIGSTOP)
+                frontier.append(child)
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for child in seen:
+        _signal(child, signal.SIGKILL)
+    _signal(pid, signal.SIGKILL)
+    return len(seen)
+
+
+# -- what a death means --------------------------------------------------------------
+
+
+def lost_error(env: Envelope, worker: WorkerHandle, code: int | None) -> WorkerLostError:
+    """The worker died while running ``env``'s task."""
+    task = env.task.describe()
+    error = WorkerLostError(
+        f"worker pid {worker.pid} died ({exit_description(code)}) while running {task}; "
+        f"the pool started a replacement and runs the other tasks")
+    error.pid, error.exitcode, error.task = worker.pid, code, task  # type: ignore[attr-defined]
+    return error
+
+
+def timeout_error(env: Envelope, worker: WorkerHandle) -> TaskTimeoutError:
+    """``env``'s task overran its timeout; the worker was killed."""
+    task = env.task
+    item = env.item
+    where = f" at item {task.first + item}" if item is not None and task.count > 1 else ""
+    if env.killed:
+        killed = f"worker pid {worker.pid} and {env.killed} process(es) it started were killed"
+    else:
+        killed = f"worker pid {worker.pid} was killed"
+    error = TaskTimeoutError(
+        f"{task.describe()} ran longer than its timeout of {task.timeout:g} s{where}; "
+        f"{killed} and replaced")
+    error.pid, error.timeout, error.task = worker.pid, task.timeout, task.describe()  # type: ignore[attr-defined]
+    return error
+
+
+def startup_error(count: int, worker: WorkerHandle | None, code: int | None,
+                  reason: str | None, method: Any) -> StartupError:
+    """Workers keep dying before they are ready: say why, as well as we can."""
+    if worker is None:
+        what = f"could not start ({reason})"
+    else:
+        what = f"exited ({exit_description(code)}) before it was ready"
+    message = f"the pool's workers keep dying at start-up: {count} in a row; the last one {what}."
+    cause = None
+    if worker is not None and worker.init_error is not None:
+        frame = worker.init_error
+        _k, _tid, phase, length = codec.ERROR_HEAD.unpack_from(frame)
+        start = codec.ERROR_HEAD.size
+        text = bytes(frame[start:start + length]).decode("utf-8", "replace")
+        cause = unpack_exception(text, memoryview(frame)[start + length:], phase, worker.pid,
+                                 "the initializer")
+        message += f" The initializer raised {describe_exception(cause)}."
+    elif worker is not None and method in ("spawn", "forkserver"):
+        message += (f" Under the {method} start method every worker imports the main module:"
+                    " if it creates the pool at import time, put that code under"
+                    " 'if __name__ == \"__main__\":'.")
+    error = StartupError(message)
+    error.__cause__ = cause
+    return error
