@@ -309,6 +309,7 @@ class DefaultContext(BaseContext):
 
 
 default_context = DefaultContext(_CONCRETE[DEFAULT_METHOD])
+STATE.default_context = default_context
 
 
 def cleanup_for_tests() -> None:

@@ -27,6 +27,7 @@ import warnings
 import weakref
 
 from .._runtime.finalize import Finalize
+from .._runtime.state import STATE
 from ..errors import PoolTerminatedError, StartupError
 from . import backend as _backend
 from .backend import APPLY, MAP, STARMAP, Task, callable_name
@@ -48,11 +49,8 @@ INIT, RUN, CLOSE, TERMINATE = "INIT", "RUN", "CLOSE", "TERMINATE"
 
 
 def _default_context() -> Any:
-    # The default context lives in the layer above (contexts are built from the
-    # subsystems, this one included); only ``Pool(context=None)`` needs it.
-    from .._context import default_context
-
-    return default_context.get_context()
+    """The default context (published by mproc._context, which sits above us)."""
+    return STATE.default_context.get_context()
 
 
 def _check_timeout(timeout: float | None) -> float | None:

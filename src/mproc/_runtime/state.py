@@ -48,6 +48,9 @@ class ProcessState:
         # Long-lived helpers' fds (e.g. the resource tracker's pipe), by name: every
         # launcher hands them to its children, which find them here under the same name.
         self.helper_fds: dict[str, int] = {}
+        # The context behind mproc.* (set by mproc._context), for lower layers such as
+        # the pool that must start processes "the default way" without importing it.
+        self.default_context: Any = None
 
     def next_child_index(self) -> int:
         return next(self.counter)
