@@ -16,7 +16,7 @@ import sys
 import threading
 
 from ._runtime import log
-from ._runtime.finalize import finalizer_registry, run_finalizers, set_exiting
+from ._runtime.finalize import drop_inherited_finalizers, run_finalizers, set_exiting
 from ._runtime.state import STATE
 from ._serialize.spawning import spawning_launcher
 from .errors import BootstrapError
@@ -267,7 +267,7 @@ class BaseProcess:
                                                    parent_sentinel))
             if self._start_method is not None:
                 STATE.start_method_in_child = self._start_method
-            finalizer_registry.clear()
+            drop_inherited_finalizers()
             set_exiting(False)
             _refresh_main_thread_id()
             if sys.stdin is not None:

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["Finalize", "run_finalizers", "is_exiting", "finalizer_registry", "set_exiting"]
+__all__ = [
+    "Finalize", "run_finalizers", "is_exiting", "finalizer_registry", "set_exiting",
+    "drop_inherited_finalizers",
+]
 
 # (exitpriority or None, serial) -> Finalize.  Tests reach it as util._finalizer_registry.
 finalizer_registry: dict[tuple[int | None, int], Finalize] = {}
@@ -133,6 +136,18 @@ def run_finalizers(minpriority: int | None = None) -> None:
         if minpriority is None:
             finalizer_registry.clear()
             return
+
+
+def drop_inherited_finalizers() -> None:
+    """Forget the finalizers a forked child inherited from its parent.
+
+    Those created in this process (e.g. while a spawned child re-imported the main
+    module) stay: they must run at its exit.
+    """
+    pid = os.getpid()
+    for key, finalizer in list(finalizer_registry.items()):
+        if finalizer._pid != pid:
+            finalizer_registry.pop(key, None)
 
 
 def is_exiting() -> bool:
