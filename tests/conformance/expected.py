@@ -81,7 +81,13 @@ EXPECTED_CLASSES: dict[str, tuple[str, ...]] = {method: (ALL,) for method in MET
 
 # "Class.test_name" -> reason.  "all" applies to every start method.
 KNOWN_FAILURES: dict[str, dict[str, str]] = {
-    "all": {},
+    "all": {
+        "WithProcessesTestQueue.test_queue_feeder_donot_stop_onexc": (
+            "intended: mproc raises at put() for an object that cannot be pickled, in "
+            "the caller with its traceback; the stdlib accepts it and drops it later in "
+            "its feeder thread (the test expects put() to succeed)"
+        ),
+    },
     "fork": {},
     "spawn": {},
     "forkserver": {},

@@ -1,0 +1,13 @@
+"""Process-shared queues (stdlib ``multiprocessing.queues``).
+
+Beyond the stdlib: ``put()`` raises pickling errors in the caller; a process
+never waits for readers when it exits, so joining a child before draining its
+queue is safe; a process killed mid-put or mid-get leaves the queue usable; large
+buffers travel through shared memory; ``qsize()`` works everywhere.
+"""
+
+from queue import Empty, Full
+
+from ._queues.queue import JoinableQueue, Queue, SimpleQueue
+
+__all__ = ["Queue", "SimpleQueue", "JoinableQueue"]
