@@ -67,3 +67,52 @@ def dict_proxy_calls(proxy, n, conn):
         proxy[i % 64]
     conn.send(time.perf_counter() - t0)
     conn.close()
+
+
+def put_items(q, n, item, go=None):
+    """Put ``item`` n times (after ``go`` is set, if given), then a None sentinel."""
+    if go is not None:
+        go.wait()
+    put = q.put
+    for _ in range(n):
+        put(item)
+    put(None)
+
+
+def get_until_none(q, producers, done):
+    """Get until ``producers`` sentinels arrived; report the count on ``done``."""
+    get = q.get
+    seen = count = 0
+    while seen < producers:
+        if get() is None:
+            seen += 1
+        else:
+            count += 1
+    done.put(count)
+
+
+def make_and_put(q, n, size, kind):
+    """Put n payloads of ``size`` bytes (bytes, or a numpy array when kind == 'numpy')."""
+    if kind == "numpy":
+        import numpy
+
+        payload = numpy.ones(size, dtype=numpy.uint8)
+    else:
+        payload = b"x" * size
+    for _ in range(n):
+        q.put(payload)
+
+
+def hammer_lock(lock, n, go):
+    go.wait()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def square(x):
+    return x * x
+
+
+def identity(x):
+    return x

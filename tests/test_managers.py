@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import mproc
 from mproc.connection import Client
 from mproc.errors import AuthenticationError
 from mproc.managers import BaseManager, BaseProxy, RemoteError
@@ -245,3 +246,28 @@ def test_manager_process_dies_with_sigkilled_parent(tmp_path, start_method):
         parent.kill()
         parent.wait(TIMEOUT)
         parent.stdout.close()
+
+
+def _append_to_all(lists, go, done):
+    done.put("started")  # our references were taken when we were forked
+    go.wait(TIMEOUT)  # the parent has dropped its own proxies by now
+    for lst in lists:
+        lst.append("child")
+    done.put(len(lists))
+
+
+def test_forked_child_holds_its_own_references_to_many_proxies():
+    ctx = mproc.get_context("fork")
+    with ctx.Manager() as manager:
+        lists = [manager.list() for _ in range(300)]
+        go, done = manager.Event(), manager.Queue()
+        proc = ctx.Process(target=_append_to_all, args=(lists, go, done))
+        proc.start()
+        assert done.get(timeout=TIMEOUT) == "started"
+        idents = [proxy._id for proxy in lists]
+        del lists  # only the child's references keep the lists alive now
+        go.set()
+        assert done.get(timeout=TIMEOUT) == 300
+        proc.join(TIMEOUT)
+        assert proc.exitcode == 0
+        assert len(idents) == 300
