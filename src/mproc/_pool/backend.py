@@ -6,7 +6,6 @@ the backend answers each task exactly once::
 
     front end                                  backend: processes | threads | (dask)
       submit([Task, ...])  -------------------->  runs every task somewhere
-      discard(job)         -------------------->  drops the job's tasks not yet started
       close() / terminate() / join(timeout)
       workers, repopulate()                       (the stdlib's _pool, _repopulate_pool)
       <------ task.job._deliver(index, ok, value, count)
@@ -99,10 +98,6 @@ class Backend:
 
     def submit(self, tasks: list[Task]) -> None:
         """Run ``tasks``; a task that cannot even be sent fails at once."""
-        raise NotImplementedError
-
-    def discard(self, job: Any) -> None:
-        """Forget ``job``'s tasks that have not started (its result has failed)."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -207,7 +207,8 @@ class Pool:
         reporter = make_progress(progress, length, f"{kind}({callable_name(func)})")
         result = MapResult(self, max(1, chunksize), length, callback, error_callback, reporter,
                            kind)
-        result._on_failure = self._discard
+        # A failed map does not cancel its other chunks: they run, and join() waits
+        # for them, as in the stdlib (CPython's test_map_no_failfast relies on it).
         try:
             tasks, items = cut(result, func, mode, iterable, max(1, chunksize), timeout)
         except Exception as exc:  # iterating the input failed: that is the result
@@ -219,10 +220,6 @@ class Pool:
             assert self._backend is not None
             self._backend.submit(tasks)
         return result
-
-    def _discard(self, job: Any) -> None:
-        if self._backend is not None:
-            self._backend.discard(job)
 
     def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1,
              buffersize: int | None = None, *, timeout: float | None = None,

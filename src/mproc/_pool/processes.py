@@ -212,16 +212,6 @@ class ProcessBackend(Supervision, Backend):
                 discard_segments(env)
                 failed.append((env.task, self._refusal(env.task)))
 
-    def discard(self, job: Any) -> None:
-        with self._lock:
-            keep: collections.deque[Envelope] = collections.deque()
-            for env in self._pending:
-                if env.task.job is job:
-                    discard_segments(env)
-                else:
-                    keep.append(env)
-            self._pending = keep
-
     def close(self) -> None:
         with self._lock:
             if self._state is RUN:

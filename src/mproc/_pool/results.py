@@ -56,7 +56,6 @@ class _Job:
         self._pool = pool
         self._job = next(job_counter)
         self._progress = progress
-        self._on_failure: Callable[[Any], None] | None = None  # discards queued tasks
 
     def _interrupted(self) -> None:
         """Ctrl-C while waiting: stop the pool, so no worker outlives the program."""
@@ -131,9 +130,6 @@ class ApplyResult(_Job):
             self._progress.close()
         self._ready = True
         self._done.release()
-        if not self._success and self._on_failure is not None:
-            on_failure, self._on_failure = self._on_failure, None
-            on_failure(self)
 
     def __repr__(self) -> str:
         state = "pending" if not self._ready else ("ok" if self._success else "failed")

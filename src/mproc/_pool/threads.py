@@ -92,10 +92,6 @@ class ThreadBackend(Backend):
             for task in tasks:
                 self._deliver(task, False, self._refusal(task))
 
-    def discard(self, job: Any) -> None:
-        with self._cond:
-            self._queue = collections.deque(t for t in self._queue if t.job is not job)
-
     def close(self) -> None:
         with self._cond:
             if self._state is RUN:
