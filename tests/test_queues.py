@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,6 +24,8 @@ from mproc._queues import feeding, store
 from mproc._queues import queue as queue_module
 from mproc._queues.transport import PACKET_MAX
 from mproc._shm.tracker import ensure_running
+
+from .helpers import started
 
 try:
     import numpy as np
@@ -42,20 +43,6 @@ def _tracker_running() -> None:
     ensure_running()
 
 
-@contextlib.contextmanager
-def started(*procs: mproc.Process) -> Iterator[tuple[mproc.Process, ...]]:
-    """Start processes; on the way out kill whatever is still running and join it."""
-    try:
-        for p in procs:
-            p.start()
-        yield procs
-    finally:
-        for p in procs:
-            if p._popen is not None and p.exitcode is None:
-                p.kill()
-        for p in procs:
-            if p._popen is not None:
-                p.join(TIMEOUT)
 
 
 def _finish(q: mproc.queues.Queue) -> None:

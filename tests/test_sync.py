@@ -4,7 +4,6 @@ pickling rules; and that creating and dropping primitives leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import pickle
@@ -12,7 +11,6 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,6 +18,8 @@ import mproc
 from mproc._shm.tracker import ensure_running
 from mproc._sync.cells import Cells
 from mproc.synchronize import LockRecoveredWarning
+
+from .helpers import started
 
 TIMEOUT = 20
 
@@ -31,20 +31,6 @@ def _tracker_running() -> None:
     ensure_running()
 
 
-@contextlib.contextmanager
-def started(*procs: mproc.Process) -> Iterator[tuple[mproc.Process, ...]]:
-    """Start processes; on the way out kill whatever is still running and join it."""
-    try:
-        for p in procs:
-            p.start()
-        yield procs
-    finally:
-        for p in procs:
-            if p._popen is not None and p.exitcode is None:
-                p.kill()
-        for p in procs:
-            if p._popen is not None:
-                p.join(TIMEOUT)
 
 
 def _join_all(procs: tuple[mproc.Process, ...]) -> list[int | None]:
