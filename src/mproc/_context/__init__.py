@@ -217,32 +217,25 @@ def _make_process_class(method: str) -> type[BaseProcess]:
     return _Process
 
 
-ForkProcess = _make_process_class("fork")
-SpawnProcess = _make_process_class("spawn")
-ForkServerProcess = _make_process_class("forkserver")
-ForkServerProcess.__name__ = ForkServerProcess.__qualname__ = "ForkServerProcess"
+def _make_context(method: str, stem: str) -> BaseContext:
+    """The context of one start method: a BaseContext whose Process uses it."""
+    process_class = _make_process_class(method)
+    process_class.__name__ = process_class.__qualname__ = f"{stem}Process"
+    context_class = type(f"{stem}Context", (BaseContext,),
+                         {"_name": method, "Process": process_class,
+                          "__module__": "mproc.context"})
+    return context_class()  # type: ignore[no-any-return]
 
 
-class ForkContext(BaseContext):
-    _name = "fork"
-    Process = ForkProcess
-
-
-class SpawnContext(BaseContext):
-    _name = "spawn"
-    Process = SpawnProcess
-
-
-class ForkServerContext(BaseContext):
-    _name = "forkserver"
-    Process = ForkServerProcess
-
-
+# Class names as the stdlib's (CPython's suite checks them).
 _CONCRETE: dict[str, BaseContext] = {
-    "fork": ForkContext(),
-    "spawn": SpawnContext(),
-    "forkserver": ForkServerContext(),
+    method: _make_context(method, stem)
+    for method, stem in (("fork", "Fork"), ("spawn", "Spawn"), ("forkserver", "ForkServer"))
 }
+ForkContext, SpawnContext, ForkServerContext = (type(_CONCRETE[m]) for m in
+                                                ("fork", "spawn", "forkserver"))
+ForkProcess, SpawnProcess, ForkServerProcess = (_CONCRETE[m].Process for m in
+                                                ("fork", "spawn", "forkserver"))
 
 
 def get_context_for(method: str) -> BaseContext:

@@ -16,6 +16,7 @@ start methods are strategies, registered by name in ``_launch.METHODS``::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -72,21 +73,19 @@ class Launch:
         raise NotImplementedError
 
     def wait(self, timeout: float | None = None) -> int | None:
-        if self.returncode is None:
-            if timeout is not None and not wait_readable(self.sentinel, timeout):
-                return None
-            return self.poll(os.WNOHANG if timeout == 0.0 else 0)
-        return self.returncode
+        """The exit code, waiting up to ``timeout`` seconds (None: for ever)."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is None or wait_readable(self.sentinel, timeout):
+            return self.poll(0)  # the sentinel fired (or we may block): reap
+        return None
 
     def _signal(self, sig: int) -> None:
-        if self.returncode is None:
-            try:
+        # Reap first: a child that has exited and been reaped may have its pid
+        # reused, and must never be signalled.
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # exited since the poll
                 os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-            except OSError:
-                if self.wait(timeout=0.1) is None:
-                    raise
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)

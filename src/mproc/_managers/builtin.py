@@ -128,21 +128,16 @@ class ConditionProxy(AcquirerProxy):
         return self._callmethod("notify_all")
 
     def wait_for(self, predicate: Any, timeout: float | None = None) -> Any:
+        """Wait until ``predicate()`` is true (re-checked after each wake-up)."""
         import time
 
-        result = predicate()
-        if result:
-            return result
-        endtime = None if timeout is None else time.monotonic() + timeout
-        waittime = None
-        while not result:
-            if endtime is not None:
-                waittime = endtime - time.monotonic()
-                if waittime <= 0:
-                    break
-            self.wait(waittime)
-            result = predicate()
-        return result
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (outcome := predicate()):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            self.wait(remaining)
+        return outcome
 
 
 class EventProxy(BaseProxy):

@@ -266,23 +266,26 @@ def _forwarder(name: str) -> Any:
     return method
 
 
+def _ask_server(token: Token, serializer: str, ssl_context: Any, authkey: bytes | None,
+                method: str, *args: Any) -> Any:
+    """One call to a server method over a connection of its own."""
+    conn = listener_client(serializer, ssl_context)[1](token.address, authkey=authkey)
+    try:
+        return dispatch(conn, None, method, args)
+    finally:
+        conn.close()
+
+
 def AutoProxy(token: Token, serializer: str, manager: Any = None, authkey: bytes | None = None,  # noqa: N802
               exposed: Any = None, incref: bool = True, manager_owned: bool = False,
               ssl_context: Any = None) -> Any:
     """A proxy whose methods are whatever the referent exposes."""
-    if ssl_context is None and manager is not None:
-        ssl_context = manager._ssl_context
-    _listener, client = listener_client(serializer, ssl_context)
-    if exposed is None:
-        conn = client(token.address, authkey=authkey)
-        try:
-            exposed = dispatch(conn, None, "get_methods", (token,))
-        finally:
-            conn.close()
-    if authkey is None and manager is not None:
-        authkey = manager._authkey
+    if manager is not None:
+        ssl_context = ssl_context if ssl_context is not None else manager._ssl_context
+    if exposed is None:  # ask the server what the object offers
+        exposed = _ask_server(token, serializer, ssl_context, authkey, "get_methods", token)
     if authkey is None:
-        authkey = current_process().authkey
+        authkey = manager._authkey if manager is not None else current_process().authkey
     proxy_type = MakeProxyType(f"AutoProxy[{token.typeid}]", exposed)
     proxy = proxy_type(token, serializer, manager=manager, authkey=authkey, incref=incref,
                        manager_owned=manager_owned, ssl_context=ssl_context)

@@ -28,6 +28,7 @@ can attach to a list made here and the reverse::
 from __future__ import annotations
 
 import _posixshmem
+import contextlib
 import mmap
 import operator
 import os
@@ -96,6 +97,42 @@ def _abandon(name: str, track: bool) -> None:
             pass
 
 
+def _check_arguments(name: str | None, size: int, create: bool, exclusive: bool) -> None:
+    if size < 0:
+        raise ValueError("'size' must be a positive integer")
+    if create and size == 0:
+        raise ValueError("'size' must be a positive number different from zero")
+    if name is None and not exclusive:
+        raise ValueError("'name' can only be None if create=True")
+
+
+def _open_segment(name: str | None, flags: int, mode: int, slash: bool) -> tuple[str, int]:
+    """(POSIX name, fd) of the segment; a fresh random name when ``name`` is None."""
+    if name is not None:
+        full = "/" + name if slash else name
+        return full, _posixshmem.shm_open(full, flags, mode=mode)
+    while True:  # retry on the (unlikely) collision of random names
+        candidate = _new_name()
+        with contextlib.suppress(FileExistsError):
+            return candidate, _posixshmem.shm_open(candidate, flags, mode=mode)
+
+
+def _map_segment(fd: int, name: str, size: int, owned: bool,
+                 track: bool) -> tuple[int, mmap.mmap]:
+    """Size (a segment we made) and map the segment; undo our creation on failure."""
+    try:
+        if owned:
+            if track:
+                tracker.register(name, RTYPE)  # before sizing: a crash is still covered
+            os.ftruncate(fd, size)
+        size = os.fstat(fd).st_size
+        return size, mmap.mmap(fd, size, **_MAP_KWARGS)
+    except BaseException:
+        if owned:
+            _abandon(name, track)
+        raise
+
+
 class SharedMemory:
     """A block of shared memory, created or attached to by name.
 
@@ -106,7 +143,8 @@ class SharedMemory:
     tracker, and only when ``track`` is true; see the module docstring.
     """
 
-    # Class attributes, as in the stdlib: subclasses override ``_flags`` and ``_mode``.
+    # ``_flags`` and ``_mode`` may be overridden by subclasses (CPython's suite does:
+    # O_CREAT without O_EXCL means "attach, creating if missing", and owns nothing).
     _name: str | None = None
     _fd = -1
     _mmap: mmap.mmap | None = None
@@ -119,43 +157,15 @@ class SharedMemory:
 
     def __init__(self, name: str | None = None, create: bool = False, size: int = 0, *,
                  track: bool = True) -> None:
-        if not size >= 0:
-            raise ValueError("'size' must be a positive integer")
-        if create:
-            self._flags = _O_CREX | os.O_RDWR
-            if size == 0:
-                raise ValueError("'size' must be a positive number different from zero")
-        if name is None and not self._flags & os.O_EXCL:
-            raise ValueError("'name' can only be None if create=True")
+        flags = _O_CREX | os.O_RDWR if create else self._flags
+        owned = bool(flags & os.O_EXCL)  # an exclusive open made it: ours to track
+        _check_arguments(name, size, create, owned)
         self._track = track
-        if name is None:
-            while True:
-                name = _new_name()
-                try:
-                    fd = _posixshmem.shm_open(name, self._flags, mode=self._mode)
-                except FileExistsError:
-                    continue
-                break
-        else:
-            if self._prepend_leading_slash:
-                name = "/" + name
-            fd = _posixshmem.shm_open(name, self._flags, mode=self._mode)
-        self._name = name
-        owned = bool(self._flags & os.O_EXCL)  # we made it: it is ours to track
+        self._name, fd = _open_segment(name, flags, self._mode, self._prepend_leading_slash)
         try:
-            if owned and track:
-                tracker.register(name, RTYPE)
-            if owned:
-                os.ftruncate(fd, size)
-            size = os.fstat(fd).st_size
-            self._mmap = mmap.mmap(fd, size, **_MAP_KWARGS)
-        except BaseException:
-            if owned:
-                _abandon(name, track)
-            raise
+            self._size, self._mmap = _map_segment(fd, self._name, size, owned, track)
         finally:
             os.close(fd)
-        self._size = size
         self._buf = memoryview(self._mmap)
 
     def __del__(self) -> None:

@@ -40,6 +40,24 @@ _MSG_WAITALL = 0x100  # socket.MSG_WAITALL on Linux; read from socket when avail
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 40  # 1 TiB: beyond any honest message
 
 
+def _byte_window(view: memoryview, offset: int, size: int | None) -> memoryview:
+    """The bytes ``[offset, offset + size)`` of a buffer, as a flat byte view."""
+    if view.itemsize != 1 or view.ndim != 1 or view.format != "B":
+        view = view.cast("B")
+    total = len(view)
+    end = total if size is None else offset + size
+    problem = (
+        "offset is negative" if offset < 0 else
+        "buffer length < offset" if offset > total else
+        "size is negative" if size is not None and size < 0 else
+        "buffer length < offset + size" if end > total else
+        None
+    )
+    if problem is not None:
+        raise ValueError(problem)
+    return view if offset == 0 and end == total else view[offset:end]
+
+
 class Connection:
     """A message-oriented connection over a file descriptor (stdlib-compatible)."""
 
@@ -181,23 +199,8 @@ class Connection:
         """Send the bytes of a bytes-like object (optionally a slice of it)."""
         self._check_closed()
         self._check_writable()
-        view = memoryview(buf)
-        if view.itemsize > 1 or view.ndim != 1 or view.format != "B":
-            view = view.cast("B")
-        n = len(view)
-        if offset < 0:
-            raise ValueError("offset is negative")
-        if n < offset:
-            raise ValueError("buffer length < offset")
-        if size is None:
-            size = n - offset
-        elif size < 0:
-            raise ValueError("size is negative")
-        elif offset + size > n:
-            raise ValueError("buffer length < offset + size")
-        if offset or size != n:
-            view = view[offset:offset + size]
-        self._send_frame(view, size)
+        view = _byte_window(memoryview(buf), offset, size)
+        self._send_frame(view, len(view))
 
     def send(self, obj: Any) -> None:
         """Pickle ``obj`` and send it."""
