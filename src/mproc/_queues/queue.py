@@ -126,6 +126,13 @@ def _sem_value_works(sem: Any) -> bool:
     return True
 
 
+
+def _nothing_to_read(pipes: Any) -> bool:
+    """Whether a queue's channels hold no message right now (OSError once closed)."""
+    if pipes.closed:
+        raise OSError("handle is closed")
+    return not readable_now(pipes.readers())
+
 class _Counts:
     """Put/get counters in the store's first page (never used by any writer window)."""
 
@@ -363,10 +370,7 @@ class Queue:
         return self._maxsize - self._sem.get_value()  # type: ignore[no-any-return]
 
     def empty(self) -> bool:
-        pipes = self._pipes
-        if pipes.closed:
-            raise OSError("handle is closed")
-        return not readable_now(pipes.readers())
+        return _nothing_to_read(self._pipes)
 
     def full(self) -> bool:
         return self._sem._semlock._is_zero()  # type: ignore[no-any-return]
@@ -495,10 +499,7 @@ class SimpleQueue:
             self._pipes.close()
 
     def empty(self) -> bool:
-        pipes = self._pipes
-        if pipes.closed:
-            raise OSError("handle is closed")
-        return not readable_now(pipes.readers())
+        return _nothing_to_read(self._pipes)
 
     def get(self) -> Any:
         packet = _take(self._pipes, self._store, True, None)
