@@ -3,9 +3,10 @@
 Semaphore and BoundedSemaphore expose the C semaphore's own ``acquire`` and
 ``release``: nothing to add, so nothing in the way. Lock and RLock add one thing,
 recovery from a holder process that died (rules in ``owner``): ``acquire`` stores
-this process's token in a shared cell after taking the semaphore, ``release``
-clears it before posting. Those are single 8-byte stores into shared memory, and
-the uncontended path makes no system call beyond the semaphore's. A blocked
+this process's token in a shared cell after taking the semaphore (one 8-byte store,
+no system call beyond the semaphore's). Lock *is* the C semaphore (a subclass), so
+its ``release`` and ``__exit__`` are C and leave the token; RLock's final release
+clears it. A blocked
 ``acquire`` waits in slices of ``POLL_INTERVAL`` and checks the holder between
 slices.
 
@@ -140,20 +141,20 @@ class BoundedSemaphore(Semaphore):
         return f"<{type(self).__name__}(value={value}, maxvalue={self._semlock.maxvalue})>"
 
 
-class _OwnedLock(SemLock):
-    """A binary semaphore whose holder process is recorded, so it can be recovered."""
+_c_acquire = semlock.SemLock.acquire
 
+
+class _Recovering:
+    """What Lock and RLock share: the holder cell, and recovery from a dead holder.
+
+    ``_semlock`` is the C semaphore (the object itself for Lock); calls go through
+    ``_c_acquire`` so that they reach the C method, never Lock's own ``acquire``.
+    """
+
+    _semlock: Any
     _cell: Cells
     _cells: Any  # the page's memoryview
     _slot: int
-
-    def __init__(self, *, ctx: Any = None) -> None:
-        SemLock.__init__(self, semlock.SEMAPHORE, 1, 1, ctx=ctx)
-        self._bind(Cells(1))
-
-    def _make_methods(self) -> None:
-        self._try = self._semlock.acquire
-        self._post = self._semlock.release
 
     def _bind(self, cell: Cells) -> None:
         _ensure_token()
@@ -162,9 +163,16 @@ class _OwnedLock(SemLock):
         self._slot = cell.index
 
     def _wait(self, timeout: float | None) -> bool:
-        """The blocking path: wait in slices, recovering from a dead holder."""
+        """The blocking path: wait in slices, recovering from a dead holder.
+
+        A holder is declared dead only when two slices in a row find the same token
+        and its process gone (see ``owner``), so a live process that has just taken
+        the semaphore and not yet stored its token is never mistaken for it.
+        """
+        sem = self._semlock
         deadline = None if timeout is None else monotonic() + timeout
         step = _POLL
+        suspect = 0
         while True:
             if deadline is not None:
                 step = deadline - monotonic()
@@ -172,11 +180,15 @@ class _OwnedLock(SemLock):
                     return False
                 if step > _POLL:
                     step = _POLL
-            if self._try(True, step):
+            if _c_acquire(sem, True, step):
                 self._cells[self._slot] = _TOKEN
                 return True
             holder = self._cells[self._slot]
-            if holder and not _owner.holder_alive(holder) and self._recover(holder):
+            if not holder or _owner.holder_alive(holder):
+                suspect = 0
+            elif holder != suspect:
+                suspect = holder
+            elif self._recover(holder):
                 return True
 
     def _recover(self, holder: int) -> bool:
@@ -184,20 +196,19 @@ class _OwnedLock(SemLock):
         sem = self._semlock
         with _owner.recovery_guard(self._cell.page.fd, self._cell.offset(0)):
             if self._cells[self._slot] != holder or _owner.holder_alive(holder):
-                return False  # released meanwhile, or another waiter recovered it
+                return False  # taken meanwhile, or another waiter recovered it
             self._cells[self._slot] = 0
             if not sem._is_zero():
-                return False  # not held after all: a stale token
+                return False  # not held after all: the dead process released it
             semlock.post_on_behalf(sem)
-            got = self._try(False)
+            got = _c_acquire(sem, False)
             if got:
                 self._cells[self._slot] = _TOKEN
         try:
             _owner.report_recovery(f"{type(self).__name__} {sem.name or hex(id(self))}", holder)
         except BaseException:  # warnings turned into errors: do not keep the lock
             if got:
-                self._cells[self._slot] = 0
-                self._post()
+                sem.release()
             raise
         return bool(got)
 
@@ -211,14 +222,6 @@ class _OwnedLock(SemLock):
             return f"pid {_owner.token_pid(holder)}"
         return "SomeOtherThread" if holder else "SomeOtherProcess"
 
-    def __getstate__(self) -> Any:
-        return (semlock.reduce(self._semlock, self), self._cell)
-
-    def __setstate__(self, state: Any) -> None:
-        sem_state, cell = state
-        SemLock.__setstate__(self, sem_state)
-        self._bind(cell)
-
 
 def _this_thread_name() -> str:
     import threading
@@ -230,34 +233,69 @@ def _this_thread_name() -> str:
     return name
 
 
-class Lock(_OwnedLock):
-    """A non-recursive lock; any thread of any process may release it."""
+def _rebuild_lock(cls: type[Lock], sem_state: tuple[int, int, str], cell: Cells) -> Lock:
+    lock = semlock.rebuild(sem_state, cls)
+    lock._bind(cell)
+    register_after_fork(lock, _run_after_fork)
+    return lock  # type: ignore[no-any-return]
+
+
+_CSemLock: Any = semlock.SemLock
+
+
+class Lock(_Recovering, _CSemLock):  # type: ignore[misc]
+    """A non-recursive lock; any thread of any process may release it.
+
+    It *is* the C semaphore (a subclass of it), so ``release`` and ``__exit__`` are
+    the C methods, with nothing in between. ``acquire`` and ``__enter__`` add one
+    8-byte store after taking the semaphore: this process's token, the last
+    acquirer, which is what lets a waiter recover the lock if this process dies
+    holding it. Release leaves the token in place; a stale token is harmless
+    because a waiter suspects a holder only after two poll slices (``_wait``).
+    Hot attributes are slots: a C subclass's ``__dict__`` lookups are slower.
+    """
+
+    __slots__ = ("_cell", "_cells", "_slot")
+
+    def __new__(cls, *, ctx: Any = None) -> Lock:
+        lock: Lock = semlock.create(semlock.SEMAPHORE, 1, 1,
+                                    linked=not _is_fork_context(ctx), cls=cls)
+        lock._bind(Cells(1))
+        register_after_fork(lock, _run_after_fork)
+        return lock
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        pass  # everything happens in __new__: the C type takes its arguments there
+
+    @property
+    def _semlock(self) -> Lock:  # type: ignore[override]
+        return self
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        if self._try(False):
+        if _c_acquire(self, False):
             self._cells[self._slot] = _TOKEN
             return True
         if not block:
             return False
         return self._wait(timeout)
 
-    def release(self) -> None:
-        self._cells[self._slot] = 0
-        self._post()
-
     def __enter__(self) -> bool:
-        if self._try(False):
+        if _c_acquire(self, False):
             self._cells[self._slot] = _TOKEN
             return True
         return self._wait(None)
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._cells[self._slot] = 0
-        self._post()
+    # release and __exit__: the C semaphore's own.
+
+    def _after_fork(self) -> None:
+        semlock.after_fork(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_lock, (type(self), semlock.reduce(self, self), self._cell))
 
     # Condition's protocol
     def _is_owned(self) -> bool:
-        return self._semlock._is_mine()  # type: ignore[no-any-return]
+        return self._is_mine()  # type: ignore[no-any-return]
 
     def _release_save(self) -> None:
         self.release()
@@ -267,9 +305,9 @@ class Lock(_OwnedLock):
 
     def __repr__(self) -> str:
         try:
-            if self._semlock._is_mine():
+            if self._is_mine():
                 owner = _this_thread_name()
-            elif not self._semlock._is_zero():
+            elif not self._is_zero():
                 owner = "None"
             else:
                 owner = self._holder_description()
@@ -278,11 +316,19 @@ class Lock(_OwnedLock):
         return f"<{type(self).__name__}(owner={owner})>"
 
 
-class RLock(_OwnedLock):
+class RLock(_Recovering, SemLock):
     """A recursive lock: the thread that holds it may take it again."""
 
     _owner_thread: int | None = None
     _depth = 0
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        SemLock.__init__(self, semlock.SEMAPHORE, 1, 1, ctx=ctx)
+        self._bind(Cells(1))
+
+    def _make_methods(self) -> None:
+        self._try = self._semlock.acquire
+        self._post = self._semlock.release
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         me = get_ident()
@@ -362,7 +408,12 @@ class RLock(_OwnedLock):
             owner, depth = "unknown", "unknown"
         return f"<{type(self).__name__}({owner}, {depth})>"
 
+    def __getstate__(self) -> Any:
+        return (semlock.reduce(self._semlock, self), self._cell)
+
     def __setstate__(self, state: Any) -> None:
-        _OwnedLock.__setstate__(self, state)
+        sem_state, cell = state
+        SemLock.__setstate__(self, sem_state)
+        self._bind(cell)
         self._owner_thread = None
         self._depth = 0

@@ -6,13 +6,17 @@ released on the dead holder's behalf, and a process that is waiting for it gets 
 * A holder is recorded as a *token* in a shared cell next to the semaphore: the
   pid in the low 24 bits, the process's start time (``/proc/<pid>/stat`` field 22,
   clock ticks since boot) above them. ``acquire`` writes it with one 8-byte store
-  into shared memory, ``release`` clears it before posting the semaphore; there is
-  no system call beyond the semaphore's own on either path.
+  into shared memory after taking the semaphore. Lock's ``release`` is the C
+  semaphore's own and leaves the token in place (it names the *last acquirer*);
+  RLock's final release clears it. There is no system call beyond the semaphore's
+  own on either path.
 * A process blocked in ``acquire`` wakes every ``POLL_INTERVAL`` seconds and reads
   the token. The holder is dead when ``/proc/<pid>`` is gone, is a zombie, or
-  started at another time than recorded (its pid was reused). A zero token (a
-  release in progress, or a holder killed in the few instructions between taking
-  the semaphore and storing its token) is never treated as dead.
+  started at another time than recorded (its pid was reused). A waiter acts only
+  when two consecutive wake-ups find the *same* dead token: a live process that has
+  just taken the semaphore and not yet stored its token is not mistaken for its
+  dead predecessor unless it stalls for a whole interval in those few bytecodes.
+  A zero token is never treated as dead.
 * Exactly one waiter recovers: it takes a POSIX record lock (``fcntl``) on the
   cell's 8 bytes in the page file, plus a process-local thread lock, checks the
   token again, clears it and posts the semaphore once (through libc, so that its

@@ -71,13 +71,17 @@ def _prefix() -> str:
     return f"{config.get('semprefix', '/mp')}-{os.getpid()}-"
 
 
-def create(kind: int, value: int, maxvalue: int, *, linked: bool, owner: object) -> Any:
-    """A new semaphore; ``linked`` keeps its name until ``owner`` is collected."""
+def create(kind: int, value: int, maxvalue: int, *, linked: bool, owner: object = None,
+           cls: type = SemLock) -> Any:
+    """A new semaphore of type ``cls`` (SemLock or a subclass).
+
+    ``linked`` keeps its name until ``owner`` (default: the semaphore) is collected.
+    """
     prefix = _prefix()
     for _attempt in range(_ATTEMPTS):
         name = prefix + os.urandom(4).hex()
         try:
-            sem = SemLock(kind, value, maxvalue, name, not linked)
+            sem = SemLock.__new__(cls, kind, value, maxvalue, name, not linked)
         except FileExistsError:
             continue
         break
@@ -89,7 +93,7 @@ def create(kind: int, value: int, maxvalue: int, *, linked: bool, owner: object)
         except BaseException:
             unlink(name)
             raise
-        Finalize(owner, _remove_name, args=(name,), exitpriority=-10)
+        Finalize(sem if owner is None else owner, _remove_name, args=(name,), exitpriority=-10)
     return sem
 
 
@@ -136,10 +140,10 @@ def reduce(sem: Any, owner: object) -> tuple[int, int, str]:
     return (sem.kind, sem.maxvalue, name)
 
 
-def rebuild(state: tuple[int, int, str]) -> Any:
-    """Reopen, in a child, the semaphore described by ``reduce``'s state."""
+def rebuild(state: tuple[int, int, str], cls: type = SemLock) -> Any:
+    """Reopen, in a child, the semaphore described by ``reduce``'s state, as a ``cls``."""
     kind, maxvalue, name = state
-    return SemLock._rebuild(0, kind, maxvalue, name)
+    return cls._rebuild(0, kind, maxvalue, name)  # type: ignore[attr-defined]
 
 
 _sem_post: Any = None
