@@ -17,6 +17,8 @@ import pytest
 import mproc
 from mproc._shm.tracker import ensure_running
 from mproc._sync.cells import Cells
+from mproc._sync.locks import _c_acquire
+from mproc._sync.owner import POLL_INTERVAL
 from mproc.synchronize import LockRecoveredWarning
 
 from .helpers import started
@@ -529,6 +531,38 @@ def test_lock_of_killed_holder_is_recovered(ctx, kind: str, sig: int) -> None:
         assert not lock.locked()
         with lock:  # back to normal
             pass
+
+
+def _take_and_give_back(lock):
+    with lock:
+        pass
+
+
+def test_stale_token_of_a_dead_acquirer_needs_two_slices(ctx) -> None:
+    """A dead *previous* acquirer's token is not acted on at the first look.
+
+    Lock's release leaves its token, so the cell can name a process that died after
+    releasing while a live process has taken the semaphore and not yet stored its own
+    token. The parent plays that live process by taking the C semaphore directly.
+    """
+    lock = ctx.Lock()
+    p = ctx.Process(target=_take_and_give_back, args=(lock,))
+    with started(p):
+        p.join(TIMEOUT)
+    assert p.exitcode == 0
+    assert lock._cells[lock._slot] & 0xFFFFFF == p.pid  # the dead process's token stays
+    assert _c_acquire(lock, False)  # held, token not (yet) ours
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert lock.acquire(timeout=POLL_INTERVAL * 1.5) is False
+        # Still unchanged after a second slice: now the token's process is taken to be
+        # the holder (it died between taking the semaphore and storing its token).
+        with pytest.warns(LockRecoveredWarning, match=f"process {p.pid}, which died"):
+            assert lock.acquire(timeout=TIMEOUT) is True
+    finally:
+        lock.release()
+    assert not lock.locked()
 
 
 def test_recovered_lock_still_excludes(ctx) -> None:

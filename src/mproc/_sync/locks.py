@@ -165,14 +165,14 @@ class _Recovering:
     def _wait(self, timeout: float | None) -> bool:
         """The blocking path: wait in slices, recovering from a dead holder.
 
-        A holder is declared dead only when two slices in a row find the same token
-        and its process gone (see ``owner``), so a live process that has just taken
+        A holder is declared dead only when two looks at least a slice apart find
+        the same token and its process gone (see ``owner``), so a live process that has just taken
         the semaphore and not yet stored its token is never mistaken for it.
         """
         sem = self._semlock
         deadline = None if timeout is None else monotonic() + timeout
         step = _POLL
-        suspect = 0
+        suspect, since = 0, 0.0
         while True:
             if deadline is not None:
                 step = deadline - monotonic()
@@ -187,8 +187,8 @@ class _Recovering:
             if not holder or _owner.holder_alive(holder):
                 suspect = 0
             elif holder != suspect:
-                suspect = holder
-            elif self._recover(holder):
+                suspect, since = holder, monotonic()
+            elif monotonic() - since >= _POLL and self._recover(holder):
                 return True
 
     def _recover(self, holder: int) -> bool:

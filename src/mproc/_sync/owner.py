@@ -13,7 +13,7 @@ released on the dead holder's behalf, and a process that is waiting for it gets 
 * A process blocked in ``acquire`` wakes every ``POLL_INTERVAL`` seconds and reads
   the token. The holder is dead when ``/proc/<pid>`` is gone, is a zombie, or
   started at another time than recorded (its pid was reused). A waiter acts only
-  when two consecutive wake-ups find the *same* dead token: a live process that has
+  when two looks at least an interval apart find the *same* dead token: a live process that has
   just taken the semaphore and not yet stored its token is not mistaken for its
   dead predecessor unless it stalls for a whole interval in those few bytecodes.
   A zero token is never treated as dead.
