@@ -609,13 +609,13 @@ def _fd_open(fd: int) -> bool:
 def test_a_reader_that_died_mid_read_does_not_hold_a_region_forever(ctx):
     q = ctx.Queue()
     q.put(b"r" * (2 << 20))  # big enough to be tracked for reuse
-    offset, _capacity = q._store._tracked[0]
+    offset, capacity = q._store._tracked[0]
     p = ctx.Process(target=_put_range, args=(q, 0, 0))  # a pid that will be dead
     with started(p):
         p.join(TIMEOUT)
     os.pwrite(q._store.fd, (store.READING | p.pid << 8).to_bytes(8, "little"), offset)
     assert q._store._word(offset) == store.KEPT  # its reader is gone: reusable
-    q._store.begin(offset)
+    q._store.begin(offset, capacity)
     assert q._store._word(offset) == store.READING  # ours is alive
     assert q.get(timeout=TIMEOUT) == b"r" * (2 << 20)
     _finish(q)

@@ -177,7 +177,7 @@ def _to_store(store: Store, form: int, first: list[Any], data: bytes | None,
     parts[0] = bytes(HEADER) + b"".join(entries)
     offset, capacity, tracked = store.reserve(end - HEADER)
     try:
-        store.write(offset, parts)
+        store.write(offset, parts, capacity if tracked else 0)
     except BaseException:
         store.abandon(offset, capacity)
         raise
@@ -197,28 +197,37 @@ def decode(packet: bytes, store: Store) -> Any:
     _, flags, nbufs, _, meta, offset, capacity, raw_len = _STORE.unpack_from(packet)
     form = flags >> 4
     tracked = bool(flags & FLAG_TRACKED)
+    view = None
     if tracked:
-        store.begin(offset)
+        store.begin(offset, capacity)
+        view = store.region(offset, capacity)
     try:
         if form == FORM_BYTES:
-            return store.read(offset + HEADER, raw_len)
+            return _copy(store, view, offset, HEADER, raw_len, bytes)
         if form == FORM_BYTEARRAY:
-            out = bytearray(raw_len)
-            store.read_into(offset + HEADER, out)
-            return out
-        blob = store.read(offset + HEADER, meta)
+            return _copy(store, view, offset, HEADER, raw_len, bytearray)
+        blob = _copy(store, view, offset, HEADER, meta, bytes)
         buffers: list[Any] = []
         for i in range(nbufs):
             start, size, readonly = _ENTRY.unpack_from(blob, i * _ENTRY.size)
-            if readonly:
-                buffers.append(store.read(offset + start, size))
-            else:
-                buf = bytearray(size)
-                store.read_into(offset + start, buf)
-                buffers.append(buf)
+            buffers.append(_copy(store, view, offset, start, size,
+                                 bytes if readonly else bytearray))
         return _loads(memoryview(blob)[nbufs * _ENTRY.size:], buffers=buffers)
     finally:
         store.release(offset, capacity, tracked)
+
+
+def _copy(store: Store, view: memoryview | None, offset: int, start: int, size: int,
+          kind: type) -> Any:
+    """A ``bytes`` or ``bytearray`` copy of ``size`` bytes at ``start`` in the region
+    at ``offset``: from its mapping when there is one, else read from the file."""
+    if view is not None:
+        return kind(view[start:start + size])
+    if kind is bytes:
+        return store.read(offset + start, size)
+    out = bytearray(size)
+    store.read_into(offset + start, out)
+    return out
 
 
 def discard(packet: bytes, store: Store) -> None:

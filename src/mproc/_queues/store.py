@@ -47,6 +47,7 @@ import weakref
 
 from .._runtime.finalize import Finalize
 from .._serialize.fds import DupFd
+from .regions import RegionMaps, copy_in
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,12 +108,13 @@ class Store:
     """One queue's shared file, as seen by this process (writer and reader sides)."""
 
     __slots__ = ("fd", "_ino", "_lock", "_pid", "_slot", "_cursor", "_inflight", "_tracked",
-                 "_stuck", "_windows", "__weakref__")
+                 "_stuck", "_windows", "_maps", "__weakref__")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._ino = os.fstat(fd).st_ino
         self._lock = threading.Lock()
+        self._maps = RegionMaps()  # big regions, mapped while they are reused
         self._forget()
 
     def _forget(self) -> None:
@@ -135,6 +137,7 @@ class Store:
         self._forget()
 
     def close(self) -> None:
+        self._maps.close()
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
@@ -274,8 +277,14 @@ class Store:
                 return None
             time.sleep(0.0002)
 
-    def write(self, offset: int, parts: list[Any]) -> None:
-        """Write ``parts`` (bytes-like) contiguously at ``offset``."""
+    def write(self, offset: int, parts: list[Any], capacity: int = 0) -> None:
+        """Write ``parts`` (bytes-like) contiguously at ``offset``; a tracked region
+        (``capacity`` given) is written through its mapping."""
+        if capacity:
+            view = self._maps.view(self.fd, offset, capacity, grow=True)
+            if view is not None:
+                copy_in(view, 0, parts)
+                return
         fd = self.fd
         while parts:
             chunk = parts[:IOV_MAX]
@@ -382,7 +391,11 @@ class Store:
                     time.sleep(0.001)
 
     def _word(self, offset: int) -> int:
-        """The region's reader state; a reader that died mid-read counts as done."""
+        """The region's reader state; a reader that died mid-read counts as done.
+
+        Read with ``pread``, never through a mapping: a read fault on a punched
+        region would allocate its first page again (``pread`` of a hole does not).
+        """
         data = os.pread(self.fd, 8, offset)
         word = _WORD.unpack(data)[0] if len(data) == 8 else 0
         state = word & 0xFF
@@ -431,9 +444,16 @@ class Store:
             view = view[n:]
             offset += n
 
-    def begin(self, offset: int) -> None:
+    def region(self, offset: int, capacity: int) -> memoryview | None:
+        """A view of a tracked region to copy from (None: use ``read``)."""
+        return self._maps.view(self.fd, offset, capacity)
+
+    def begin(self, offset: int, capacity: int) -> None:
         """A reader starts on a tracked region (so its writer knows to wait)."""
-        os.pwrite(self.fd, _WORD.pack(READING | os.getpid() << 8), offset)
+        word = READING | os.getpid() << 8
+        if self.region(offset, capacity) is None or not self._maps.set_word(
+                offset, capacity, word):
+            os.pwrite(self.fd, _WORD.pack(word), offset)
 
     def release(self, offset: int, capacity: int, tracked: bool) -> None:
         """The reader is done with a region: hand it back for reuse, or punch it.
@@ -442,13 +462,14 @@ class Store:
             return
         if tracked:
             if self._writer_alive(offset):
-                os.pwrite(self.fd, _KEPT, offset)
+                if not self._maps.set_word(offset, capacity, KEPT):
+                    os.pwrite(self.fd, _KEPT, offset)
                 return
         self.punch(offset, capacity)
 
     def punch(self, offset: int, length: int) -> None:
         """Free ``[offset, offset+length)`` (page-aligned) back to the system."""
-        if _MADV_REMOVE is None or self.fd < 0:
+        if _MADV_REMOVE is None or self.fd < 0 or self._maps.punch(offset, length):
             return
         try:
             try:
