@@ -9,12 +9,15 @@ to it; a request carries only file descriptors::
       sendmsg([data_r, status_w, fds])  -> fork  ------------------> read data_r:
       read pid        <---------------- write pid to status_w       prep + process
       write prep + process to data_w                                  _bootstrap()
-      ...                               waitpid -> write exit code
-      sentinel = status_r  <----------- to status_w, close it
+      sentinel = status_r  <------------------------------------------ close fds,
+                                                                      write exit code
+      ...                               waitpid -> write exit code       _exit
+                                        to status_w, close it
 
-The status pipe is the sentinel: it becomes readable exactly when the server has
-reaped the child and written its exit code (or, if the server died, at EOF; the
-exit code is then 255).
+The status pipe is the sentinel: it becomes readable when the child has finished
+(closed its files and written its exit code, just before ``_exit``) or, if it was
+killed, when the server has reaped it and written the code; the parent reads the
+first code only. At EOF without a code (the server died) the exit code is 255.
 """
 
 from __future__ import annotations

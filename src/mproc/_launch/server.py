@@ -22,6 +22,8 @@ from .prep import apply
 
 __all__ = ["forkserver_main"]
 
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1 << 20
+
 
 def _recv_request(sock: socket.socket) -> tuple[bytes, list[int]]:
     import array
@@ -81,8 +83,15 @@ class _Spare:
 
 
 def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket | None,
-                  data_r: int, child_fds: list[int]) -> None:
-    """In a freshly forked child: drop the server's state, then run the process."""
+                  data_r: int, status_w: int, child_fds: list[int]) -> None:
+    """In a freshly forked child: drop the server's state, then run the process.
+
+    The child reports its own exit code on the status pipe once its file
+    descriptors are closed, so the parent's ``join`` does not wait for the kernel
+    to tear down its memory and for the server to reap it (the server writes the
+    code again after reaping, which is what the parent reads if the child was
+    killed first; the parent reads only the first code).
+    """
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -96,13 +105,26 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
         if assignment is not None:
             tag, fds = _recv_request(assignment)
             assignment.close()
-            if not tag or not fds:
+            if not tag or len(fds) < 2:
                 os._exit(0)
-            data_r, child_fds = fds[0], fds[1:]
+            data_r, status_w, child_fds = fds[0], fds[1], fds[2:]
         STATE.inherited_fds = child_fds
         code = run_from_pipe(data_r, parent_pid, minimal_site=False)
     finally:
+        _report_exit(status_w, code)
         os._exit(code)
+
+
+def _report_exit(status_w: int, code: int) -> None:
+    """Close every fd (as exiting will) but ``status_w``, then write the exit code."""
+    if status_w < 0:
+        return
+    try:
+        os.closerange(0, status_w)
+        os.closerange(status_w + 1, _MAX_FD)
+        os.write(status_w, STATUS.pack(code & 0xFF))
+    except BaseException:
+        pass
 
 
 def serve(sock: socket.socket, parent_pid: int) -> None:
@@ -127,7 +149,7 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _become_child(server_fds(), parent_pid, theirs, -1, [])
+            _become_child(server_fds(), parent_pid, theirs, -1, -1, [])
         theirs.close()
         return _Spare(pid, ours)
 
@@ -157,7 +179,7 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
         pid = -1
         if spare is not None:
             try:
-                _send_assignment(spare.sock, tag, [data_r, *child_fds])
+                _send_assignment(spare.sock, tag, [data_r, status_w, *child_fds])
                 pid = spare.pid
             except OSError:
                 pass  # the spare died; fork directly below
@@ -166,7 +188,7 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
         if pid < 0:
             pid = os.fork()
             if pid == 0:
-                _become_child([*server_fds(), status_w], parent_pid, None, data_r, child_fds)
+                _become_child(server_fds(), parent_pid, None, data_r, status_w, child_fds)
         os.close(data_r)
         for fd in child_fds:
             os.close(fd)
