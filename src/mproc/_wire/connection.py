@@ -33,7 +33,10 @@ __all__ = ["Connection", "DEFAULT_MAX_MESSAGE_SIZE", "rebuild_connection", "redu
 _HEADER = struct.Struct("!I")
 _LONG_HEADER = struct.Struct("!Q")
 _LONG_MARK = 0xFFFFFFFF
-_READ_CHUNK = 256 * 1024
+# Reads land in a reusable per-connection buffer of this size. (``os.read(fd, n)``
+# would allocate n bytes each time: above glibc's mmap threshold, 128 KiB, that is an
+# mmap, a page fault, an mremap and a munmap per message.)
+_READ_CHUNK = 64 * 1024
 _SMALL = 64 * 1024  # payloads below this are copied into one write with their header
 _PREALLOCATE_LIMIT = 64 * 1024 * 1024
 _MSG_WAITALL = 0x100  # socket.MSG_WAITALL on Linux; read from socket when available
@@ -82,6 +85,7 @@ class Connection:
         # After a large message, read the next header alone so that the next large
         # payload can land directly in its final bytes object.
         self._header_only = False
+        self._scratch: memoryview | None = None  # the read buffer, made on first read
         # Request/response links (manager proxies) poll for up to this long before
         # sleeping in read(): a reply that comes within microseconds then costs no
         # scheduler wake-up, the dominant cost of a round trip on virtual machines.
@@ -151,9 +155,6 @@ class Connection:
 
     # -- raw I/O (overridden by transports that are not plain fds) -----------
 
-    def _raw_read(self, size: int) -> bytes:
-        return os.read(self._handle, size)  # type: ignore[arg-type]
-
     def _raw_readinto(self, view: memoryview) -> int:
         return os.readv(self._handle, [view])  # type: ignore[arg-type]
 
@@ -220,12 +221,15 @@ class Connection:
         while len(buf) - self._rpos < want:
             if self.spin_seconds:
                 self._spin()
-            chunk = self._raw_read(chunk_size)
-            if not chunk:
+            scratch = self._scratch
+            if scratch is None:
+                scratch = self._scratch = memoryview(bytearray(_READ_CHUNK))
+            n = self._raw_readinto(scratch[:chunk_size] if chunk_size < _READ_CHUNK else scratch)
+            if not n:
                 if len(buf) - self._rpos:
                     raise EOFError("connection closed in the middle of a message")
                 raise EOFError
-            buf += chunk
+            buf += scratch[:n]
 
     def _spin(self) -> None:
         poller = select.poll()

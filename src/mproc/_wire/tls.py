@@ -49,9 +49,6 @@ class TLSConnection(Connection):
     def _close(self) -> None:
         self._ssl.close()
 
-    def _raw_read(self, size: int) -> bytes:
-        return self._ssl.recv(size)
-
     def _raw_readinto(self, view: memoryview) -> int:
         return self._ssl.recv_into(view)
 
