@@ -2,22 +2,21 @@
 
 A server process (``server.py``) is spawned once, imports ``__main__`` and the
 preload modules, and forks a child per request. The parent keeps one Unix socket
-to it; a request carries only file descriptors::
+to it; a request carries file descriptors and the target's module names::
 
     parent                               server                    child
       pipe data(r,w), pipe status(r,w)
-      sendmsg([data_r, status_w, fds])  -> fork  ------------------> read data_r:
+      sendmsg([data_r, status_w, fds],
+              target modules)          -> hand to the spare ------> read data_r:
       read pid        <---------------- write pid to status_w       prep + process
-      write prep + process to data_w                                  _bootstrap()
-      sentinel = status_r  <------------------------------------------ close fds,
-                                                                      write exit code
-      ...                               waitpid -> write exit code       _exit
-                                        to status_w, close it
+      write prep + process to data_w    fork the next spare           _bootstrap()
+      ...                               waitpid -> write exit code
+      sentinel = status_r  <----------- to status_w, close it
 
-The status pipe is the sentinel: it becomes readable when the child has finished
-(closed its files and written its exit code, just before ``_exit``) or, if it was
-killed, when the server has reaped it and written the code; the parent reads the
-first code only. At EOF without a code (the server died) the exit code is 255.
+The status pipe is the sentinel: it becomes readable exactly when the server has
+reaped the child and written its exit code (or, if the server died, at EOF; the
+exit code is then 255). The request also names the modules the target comes from,
+which the server learns to import (``learn``).
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from .._runtime.state import register_after_fork
 from .._serialize.pickler import dumps
 from .._serialize.spawning import spawning_for
 from .base import Launch, wait_readable
+from .learn import learning_enabled, target_modules
 from .prep import collect
 from .spawn import child_command, hand_over_helpers, posix_spawn_with_fds, write_all
 
@@ -39,14 +39,15 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
-__all__ = ["ForkServer", "ForkserverLaunch", "forkserver", "PID", "STATUS"]
+__all__ = ["ForkServer", "ForkserverLaunch", "forkserver", "PID", "STATUS", "read_exact"]
 
 PID = struct.Struct("q")
 STATUS = struct.Struct("i")
+NAMES_LEN = struct.Struct("!H")  # then the request's module names, "\n"-joined
 MAX_FDS_PER_REQUEST = 64
 
 
-def _read_exact(fd: int, size: int) -> bytes:
+def read_exact(fd: int, size: int) -> bytes:
     data = b""
     while len(data) < size:
         chunk = os.read(fd, size - len(data))
@@ -113,6 +114,7 @@ class ForkServer:
         try:
             prep = collect("ForkServer", "forkserver", _current_authkey())
             prep["preload"] = list(self._preload_modules)
+            prep["learn"] = learning_enabled()
             argv = child_command("server", "forkserver_main", str(theirs.fileno()), str(data_r),
                                  str(os.getpid()))
             pid = posix_spawn_with_fds(argv, [theirs.fileno(), data_r])
@@ -135,9 +137,15 @@ class ForkServer:
         except ChildProcessError:
             pass
 
-    def connect_to_new_process(self, fds: list[int], daemon: bool = False) -> tuple[int, int]:
+    def connect_to_new_process(self, fds: list[int], daemon: bool = False,
+                               modules: list[str] | None = None) -> tuple[int, int]:
         """Ask the server for a child; returns (status_r, data_w) and the child's pid
-        is read from status_r first."""
+        is read from status_r first. ``modules``: what the child will import to
+        unpickle its target (the server learns from them, see ``learn``)."""
+        names = "\n".join(modules or []).encode("utf-8")
+        if len(names) > 0xFFFF:
+            names = b""
+        tag = (b"D" if daemon else b"N") + NAMES_LEN.pack(len(names)) + names
         if len(fds) + 2 > MAX_FDS_PER_REQUEST:
             raise ValueError(f"too many fds to pass to a forkserver child (max {MAX_FDS_PER_REQUEST - 2})")
         for attempt in (1, 2):
@@ -148,8 +156,7 @@ class ForkServer:
                     self._ensure_running_locked()
                     assert self._sock is not None
                     try:
-                        sendfds_with(self._sock, b"D" if daemon else b"N",
-                                     [data_r, status_w, *fds])
+                        sendfds_with(self._sock, tag, [data_r, status_w, *fds])
                     except OSError:
                         self._forkserver_pid = None  # dead: restart on the next attempt
                         raise
@@ -196,15 +203,15 @@ class ForkserverLaunch(Launch):
         prep = collect(process_obj.name, self.method, process_obj.authkey)
         prep["helper_fds"] = hand_over_helpers(self)
         payload = dumps(prep) + body
-        status_r, data_w = forkserver.connect_to_new_process(self._child_fds,
-                                                             bool(process_obj.daemon))
+        status_r, data_w = forkserver.connect_to_new_process(
+            self._child_fds, bool(process_obj.daemon), target_modules(process_obj))
         self.sentinel = status_r
         self._own_fds(status_r)
         # The payload goes first (the child reads it as soon as it is forked); then
         # wait for the pid, so that the child exists when start() returns and the
         # sentinel only becomes readable when the child has exited.
         write_all(data_w, payload)
-        raw = _read_exact(status_r, PID.size)
+        raw = read_exact(status_r, PID.size)
         if len(raw) != PID.size:
             raise OSError("the fork server died before it could start the child")
         (self.pid,) = PID.unpack(raw)
@@ -213,6 +220,6 @@ class ForkserverLaunch(Launch):
         if self.returncode is None:
             if flag == os.WNOHANG and not wait_readable(self.sentinel, 0):
                 return None
-            raw = _read_exact(self.sentinel, STATUS.size)
+            raw = read_exact(self.sentinel, STATUS.size)
             self.returncode = STATUS.unpack(raw)[0] if len(raw) == STATUS.size else 255
         return self.returncode

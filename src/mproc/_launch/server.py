@@ -17,12 +17,11 @@ import sys
 
 from .._runtime.state import STATE
 from .child import _finish_minimal_site, run_from_pipe
-from .forkserver import MAX_FDS_PER_REQUEST, PID, STATUS
+from .forkserver import MAX_FDS_PER_REQUEST, NAMES_LEN, PID, STATUS, read_exact
+from .learn import Learner, import_quietly
 from .prep import apply
 
 __all__ = ["forkserver_main"]
-
-_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1 << 20
 
 
 def _recv_request(sock: socket.socket) -> tuple[bytes, list[int]]:
@@ -34,6 +33,16 @@ def _recv_request(sock: socket.socket) -> tuple[bytes, list[int]]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
     return msg, list(fds)
+
+
+def _recv_parent_request(sock: socket.socket) -> tuple[bytes, list[int], list[str]]:
+    """A request: tag (with the fds), then the modules its target comes from."""
+    tag, fds = _recv_request(sock)
+    if not tag:
+        return tag, fds, []
+    (size,) = NAMES_LEN.unpack(read_exact(sock.fileno(), NAMES_LEN.size))
+    names = read_exact(sock.fileno(), size).decode("utf-8", "replace").split("\n") if size else []
+    return tag, fds, names
 
 
 # What nearly every child unpickles: import once here, not in every child.
@@ -70,7 +79,7 @@ def forkserver_main() -> None:
     _preload(prep.get("preload", []))
     sock = socket.socket(fileno=sock_fd)
     sock.setblocking(True)
-    serve(sock, parent_pid)
+    serve(sock, parent_pid, Learner(bool(prep.get("learn"))))
 
 
 class _Spare:
@@ -83,14 +92,11 @@ class _Spare:
 
 
 def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket | None,
-                  data_r: int, status_w: int, child_fds: list[int]) -> None:
+                  data_r: int, child_fds: list[int], probe: str | None = None) -> None:
     """In a freshly forked child: drop the server's state, then run the process.
 
-    The child reports its own exit code on the status pipe once its file
-    descriptors are closed, so the parent's ``join`` does not wait for the kernel
-    to tear down its memory and for the server to reap it (the server writes the
-    code again after reaping, which is what the parent reads if the child was
-    killed first; the parent reads only the first code).
+    A spare (``assignment`` given) first imports the module it was asked to probe,
+    if any, and answers whether that was clean; then it waits for its request.
     """
     code = 1
     try:
@@ -103,31 +109,24 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
             except OSError:
                 pass
         if assignment is not None:
+            if probe is not None:
+                verdict = b"+" if import_quietly(probe) else b"-"
+                try:
+                    assignment.sendall(verdict)
+                except OSError:
+                    pass  # assigned already: the server stopped listening for it
             tag, fds = _recv_request(assignment)
             assignment.close()
-            if not tag or len(fds) < 2:
+            if not tag or not fds:
                 os._exit(0)
-            data_r, status_w, child_fds = fds[0], fds[1], fds[2:]
+            data_r, child_fds = fds[0], fds[1:]
         STATE.inherited_fds = child_fds
         code = run_from_pipe(data_r, parent_pid, minimal_site=False)
     finally:
-        _report_exit(status_w, code)
         os._exit(code)
 
 
-def _report_exit(status_w: int, code: int) -> None:
-    """Close every fd (as exiting will) but ``status_w``, then write the exit code."""
-    if status_w < 0:
-        return
-    try:
-        os.closerange(0, status_w)
-        os.closerange(status_w + 1, _MAX_FD)
-        os.write(status_w, STATUS.pack(code & 0xFF))
-    except BaseException:
-        pass
-
-
-def serve(sock: socket.socket, parent_pid: int) -> None:
+def serve(sock: socket.socket, parent_pid: int, learner: Learner) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -138,20 +137,39 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(wake_r, select.POLLIN)
     spare: _Spare | None = None
+    # Probing spares' sockets, by fd, until their verdict (or EOF) arrives; kept
+    # open after the spare is assigned, since it answers before it runs.
+    probes: dict[int, tuple[socket.socket, str]] = {}
 
     def server_fds() -> list[int]:
-        return [sock.fileno(), wake_r, wake_w] + [fd for fd, _ in children.values()]
+        return ([sock.fileno(), wake_r, wake_w, *probes]
+                + [fd for fd, _ in children.values()])
 
-    def fork_spare() -> _Spare | None:
+    def fork_spare() -> _Spare:
         ours, theirs = socket.socketpair()
         ours.setblocking(True)
         theirs.setblocking(True)
+        probe = learner.next_probe()
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _become_child(server_fds(), parent_pid, theirs, -1, -1, [])
+            _become_child(server_fds(), parent_pid, theirs, -1, [], probe)
         theirs.close()
+        if probe is not None:
+            probes[ours.fileno()] = (ours, probe)
+            poller.register(ours.fileno(), select.POLLIN)
         return _Spare(pid, ours)
+
+    def take_verdict(fd: int) -> None:
+        probe_sock, name = probes.pop(fd)
+        poller.unregister(fd)
+        try:
+            answer = probe_sock.recv(1)
+        except OSError:
+            answer = b""
+        if spare is None or probe_sock is not spare.sock:
+            probe_sock.close()
+        learner.result(name, answer == b"+")
 
     while True:
         if spare is None:
@@ -160,12 +178,15 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
         if wake_r in events:
             os.read(wake_r, 4096)
             _reap(children)
+        for fd in [fd for fd in events if fd in probes]:
+            take_verdict(fd)
         if sock.fileno() not in events:
             continue
         try:
-            tag, fds = _recv_request(sock)
+            tag, fds, names = _recv_parent_request(sock)
         except OSError:
-            tag, fds = b"", []
+            tag, fds, names = b"", [], []
+        learner.note(names)
         if not tag:
             if spare is not None:
                 spare.sock.close()
@@ -179,16 +200,17 @@ def serve(sock: socket.socket, parent_pid: int) -> None:
         pid = -1
         if spare is not None:
             try:
-                _send_assignment(spare.sock, tag, [data_r, status_w, *child_fds])
+                _send_assignment(spare.sock, tag, [data_r, *child_fds])
                 pid = spare.pid
             except OSError:
                 pass  # the spare died; fork directly below
-            spare.sock.close()
+            if spare.sock.fileno() not in probes:
+                spare.sock.close()  # else closed when its verdict arrives
             spare = None
         if pid < 0:
             pid = os.fork()
             if pid == 0:
-                _become_child(server_fds(), parent_pid, None, data_r, status_w, child_fds)
+                _become_child([*server_fds(), status_w], parent_pid, None, data_r, child_fds)
         os.close(data_r)
         for fd in child_fds:
             os.close(fd)

@@ -20,7 +20,6 @@ import itertools
 import os
 import socket
 import struct
-import tempfile
 
 from .._runtime.finalize import Finalize
 from .._runtime.tempdir import get_temp_dir
@@ -80,8 +79,10 @@ def arbitrary_address(family: str) -> Any:
     if family == "AF_INET":
         return ("localhost", 0)
     if family == "AF_UNIX":
-        return tempfile.mktemp(prefix=f"listener-{os.getpid()}-{next(_names)}-",
-                               dir=get_temp_dir())
+        # Named in mproc's private temp dir (mode 0700), so a random suffix suffices;
+        # ``tempfile`` (and the modules it imports) stays out of every process.
+        name = f"listener-{os.getpid()}-{next(_names)}-{os.urandom(6).hex()}"
+        return os.path.join(get_temp_dir(), name)
     raise ValueError(f"unrecognized family {family!r}")
 
 
