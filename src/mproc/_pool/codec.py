@@ -80,23 +80,6 @@ def frame_header(size: int) -> bytes:
     return _LONG_FRAME.pack(_LONG_MARK, size)
 
 
-class _StrictPickler(_pickler.Pickler):
-    """mproc's pickler without the by-value functions: what a worker sends back.
-
-    Results and exceptions travel as the stdlib sends them: functions and classes
-    by reference only, so a lambda in a result is a MaybeEncodingError (as CPython's
-    own tests expect) while ``__main__`` objects still resolve under every start
-    method.
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        if (type(obj) is types.FunctionType or isinstance(obj, type)) and _pickler._needs_value(obj):
-            raise pickle.PicklingError(
-                f"Can't pickle {obj!r}: it is not importable by name (a worker sends "
-                f"results and exceptions back by reference, as the stdlib does)")
-        return super().reducer_override(obj)
-
-
 class _Encoder(threading.local):
     """Reusable picklers, one set per thread (a fresh one after any failure)."""
 
@@ -123,17 +106,17 @@ class _Encoder(threading.local):
 
     def dumps(self, obj: Any, oob: bool, strict: bool) -> tuple[bytes, list[pickle.PickleBuffer]]:
         if self.busy:  # re-entered from a __reduce__: use a private pickler
-            cls = _StrictPickler if strict else _pickler.Pickler
+            cls = _pickler.ReferencePickler if strict else _pickler.Pickler
             return cls.dumps(obj), []
         self.busy = True
         self.oob = oob
         try:
             pickler = self.picklers.get(strict)
             if pickler is None:
-                cls = _StrictPickler if strict else _pickler.Pickler
+                cls = _pickler.ReferencePickler if strict else _pickler.Pickler
                 pickler = self.picklers[strict] = cls(self.buf, buffer_callback=self._collect)
-            elif _pickler.Pickler._extra_reducers or _pickler._deferred:
-                pickler.dispatch_table = _pickler._dispatch_table()
+            else:
+                _pickler.refresh_reducers(pickler)
             buf = self.buf
             try:
                 pickler.dump(obj)
@@ -161,7 +144,7 @@ def encode(obj: Any, oob: bool = True, strict: bool = False) -> tuple[int, list[
     ``parts`` concatenated are the payload. Large buffers go to shared memory
     (``OOB`` in flags, names returned so the caller can remove them if the message
     is never delivered). ``strict``: functions by reference only (see
-    ``_StrictPickler``).
+    ``_pickler.ReferencePickler``).
     """
     data, big = _encoder.dumps(obj, oob and buffers.AVAILABLE, strict)
     if not big:

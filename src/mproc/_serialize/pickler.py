@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, ClassVar
 
-__all__ = ["Pickler", "dumps", "loads", "dump", "register", "register_deferred", "PROTOCOL"]
+__all__ = ["Pickler", "ReferencePickler", "dumps", "loads", "dump", "register",
+           "register_deferred", "refresh_reducers", "PROTOCOL"]
 
 PROTOCOL = 5
 loads = pickle.loads
@@ -118,8 +119,7 @@ class Pickler(pickle.Pickler):
 
     def __init__(self, file: Any, protocol: int | None = None, **kwargs: Any) -> None:
         super().__init__(file, PROTOCOL if protocol is None else protocol, **kwargs)
-        if self._extra_reducers or _deferred:
-            self.dispatch_table = _dispatch_table()
+        refresh_reducers(self)
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) in _FUNCTION_TYPES or isinstance(obj, type):
@@ -144,6 +144,28 @@ class Pickler(pickle.Pickler):
         return buf.getvalue()
 
     loads = staticmethod(pickle.loads)
+
+
+class ReferencePickler(Pickler):
+    """Functions and classes by reference only, as the stdlib pickles them.
+
+    For what must not grow by-value code on the way (a Pool worker's results and
+    exceptions: a lambda in a result is the stdlib's MaybeEncodingError, which
+    CPython's own tests expect), while ``__main__`` objects still resolve by name.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (type(obj) is types.FunctionType or isinstance(obj, type)) and _needs_value(obj):
+            raise pickle.PicklingError(
+                f"Can't pickle {obj!r}: it is not importable by name (a worker sends "
+                f"results and exceptions back by reference, as the stdlib does)")
+        return super().reducer_override(obj)
+
+
+def refresh_reducers(pickler: Pickler) -> None:
+    """Give a pickler (a new one, or one kept for reuse) the reducers registered so far."""
+    if Pickler._extra_reducers or _deferred:
+        pickler.dispatch_table = _dispatch_table()
 
 
 def register(type_: type, reduce: Callable[[Any], Any]) -> None:
