@@ -75,7 +75,11 @@ def test_learning_can_be_turned_off(tmp_path):
 @pytest.mark.parametrize("extra", [
     "import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()",
     "KEEP = open(__file__)",
-], ids=["starts-a-thread", "keeps-a-file-open"])
+    # A C library's own thread (as OpenBLAS starts when numpy is imported).
+    "import ctypes\nlibc = ctypes.CDLL(None)\ntid = ctypes.c_ulong()\n"
+    "assert libc.pthread_create(ctypes.byref(tid), None,"
+    " ctypes.cast(libc.pause, ctypes.c_void_p), None) == 0",
+], ids=["starts-a-thread", "keeps-a-file-open", "starts-a-native-thread"])
 def test_a_module_with_side_effects_is_never_imported_by_the_server(tmp_path, extra):
     assert _run(tmp_path, extra)[-1] == "IMPORTED-BY-CHILDREN"
 

@@ -74,6 +74,15 @@ def _open_fds() -> set[int]:
     return found
 
 
+def _thread_count() -> int:
+    """Threads of this process, native ones included (an OpenBLAS or OpenMP pool that
+    a C extension starts at import is as unsafe to fork as a Python thread)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def import_quietly(name: str) -> bool:
     """Import ``name`` with its output discarded; True if that left no trace but the
     module itself: no exception, no new thread, no new open file."""
@@ -81,7 +90,7 @@ def import_quietly(name: str) -> bool:
     saved = [os.dup(1), os.dup(2)]
     null = os.open(os.devnull, os.O_WRONLY)
     before = _open_fds()
-    threads = threading.active_count()
+    threads = _thread_count()
     ok = False
     try:
         os.dup2(null, 1)
@@ -97,7 +106,7 @@ def import_quietly(name: str) -> bool:
         os.dup2(saved[1], 2)
         for fd in (*saved, null):
             os.close(fd)
-    return ok and threading.active_count() == threads and _open_fds() <= before
+    return ok and _thread_count() == threads and _open_fds() <= before
 
 
 class Learner:
