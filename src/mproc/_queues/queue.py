@@ -218,6 +218,16 @@ class _End:
 # -- the queues -----------------------------------------------------------------
 
 
+def _open_channel() -> tuple[Pipes, Store]:
+    """A new queue's pipes and store (nothing left open if either fails)."""
+    pipes = Pipes.create()
+    try:
+        return pipes, Store.create()
+    except BaseException:
+        pipes.close()
+        raise
+
+
 class Queue:
     """A process-shared FIFO queue (``multiprocessing.Queue``)."""
 
@@ -226,12 +236,7 @@ class Queue:
             maxsize = SEM_VALUE_MAX
         self._maxsize = maxsize
         self._ignore_epipe = False
-        self._pipes = Pipes.create()
-        try:
-            self._store = Store.create()
-        except BaseException:
-            self._pipes.close()
-            raise
+        self._pipes, self._store = _open_channel()
         self._sem = ctx.BoundedSemaphore(maxsize)
         self._counts = None if _sem_value_works(self._sem) else _Counts(ctx.Lock())
         self._reset()
@@ -459,12 +464,7 @@ class SimpleQueue:
     """An unbounded queue without qsize, bounds or feeder controls."""
 
     def __init__(self, *, ctx: Any) -> None:
-        self._pipes = Pipes.create()
-        try:
-            self._store = Store.create()
-        except BaseException:
-            self._pipes.close()
-            raise
+        self._pipes, self._store = _open_channel()
         self._sender: Sender | None = None
         register_after_fork(self, SimpleQueue._after_fork)
 

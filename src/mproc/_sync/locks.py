@@ -358,16 +358,7 @@ class RLock(_Recovering, SemLock):
         self._post()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self._owner_thread != get_ident():
-            raise AssertionError("attempt to release recursive lock not owned by thread")
-        depth = self._depth - 1
-        if depth:
-            self._depth = depth
-            return
-        self._depth = 0
-        self._owner_thread = None
-        self._cells[self._slot] = 0
-        self._post()
+        self.release()
 
     def _after_fork(self) -> None:
         SemLock._after_fork(self)
