@@ -18,6 +18,12 @@ import mproc.connection
 TIMEOUT = 30
 
 
+def _write_at_exit(path):
+    import atexit
+
+    atexit.register(lambda: open(path, "a").write("child"))
+
+
 def _send_identity(conn):
     parent = mproc.parent_process()
     conn.send((mproc.current_process().name, os.getpid(), parent.pid if parent else None,
@@ -94,6 +100,29 @@ def test_identity_in_child(ctx, start_method):
     assert (name, pid, parent_pid, method) == ("worker-x", proc.pid, os.getpid(), start_method)
     assert proc.exitcode == 0 and not proc.is_alive()
     assert proc.ident == proc.pid
+
+
+def test_atexit_handlers_of_the_child_run_and_the_parents_do_not(ctx, tmp_path):
+    import atexit
+
+    path = str(tmp_path / "out")
+    parents = str(tmp_path / "parent")
+
+    def parent_handler() -> None:
+        with open(parents, "a") as stream:  # in the parent only
+            stream.write(str(os.getpid()))
+
+    atexit.register(parent_handler)
+    try:
+        proc = ctx.Process(target=_write_at_exit, args=(path,))
+        proc.start()
+        proc.join(TIMEOUT)
+        assert proc.exitcode == 0
+    finally:
+        atexit.unregister(parent_handler)
+    with open(path) as stream:
+        assert stream.read() == "child"
+    assert not os.path.exists(parents)
 
 
 @pytest.mark.parametrize(

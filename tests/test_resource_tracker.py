@@ -288,3 +288,22 @@ def test_children_reach_the_same_tracker(ctx, start_method: str) -> None:
             p.join(TIMEOUT)
         reader.close()
     assert report["alive"] and report["reused"], report
+
+
+@pytest.mark.parametrize(("clean", "expected"), [(True, 0), (False, 1)],
+                         ids=["nothing-left", "leftovers"])
+def test_tracker_exit_code_says_whether_anything_was_left(clean: bool, expected: int) -> None:
+    from mproc.resource_tracker import ResourceTracker
+
+    tracker = ResourceTracker()  # a tracker of its own, not the process's
+    tracker.ensure_running()
+    try:
+        assert tracker._check_alive()
+        assert tracker._exitcode is None
+        tracker.register("somename", "dummy")
+        if clean:
+            tracker.unregister("somename", "dummy")
+        assert tracker._exitcode is None
+    finally:
+        tracker._stop(timeout=30)
+    assert tracker._exitcode == expected

@@ -257,11 +257,21 @@ class BaseProcess:
 
     # -- child side --------------------------------------------------------------
 
-    def _bootstrap(self, parent_pid: int | None = None, parent_sentinel: int | None = None) -> int:
-        """Become the current process, run, and return the exit code."""
+    def _bootstrap(self, parent_pid: int | None = None, parent_sentinel: int | None = None,
+                   forked: bool = False) -> int:
+        """Become the current process, run, and return the exit code.
+
+        ``forked``: this process is a fork (fork, forkserver) and will leave with
+        ``os._exit``. The ``atexit`` handlers it inherited are its parent's and are
+        dropped; the ones its own code registers run when it finishes, as they would
+        at the end of a spawned child's interpreter.
+        """
         from ._launch.platform import watch_parent
 
         exitcode = 1
+        if forked:
+            atexit._clear()  # type: ignore[attr-defined]
+            atexit.register(exit_function)
         try:
             STATE.become_child(self, ParentProcess(self._parent_name, self._parent_pid,
                                                    parent_sentinel))
@@ -283,7 +293,10 @@ class BaseProcess:
                 self.run()
                 exitcode = 0
             finally:
-                exit_function()
+                if forked:
+                    atexit._run_exitfuncs()  # type: ignore[attr-defined] # ours last
+                else:
+                    exit_function()
         except SystemExit as exc:
             if exc.code is None:
                 exitcode = 0

@@ -8,8 +8,11 @@ from ._runtime.finalize import Finalize, is_exiting
 from ._runtime.finalize import finalizer_registry as _finalizer_registry
 from ._runtime.finalize import run_finalizers as _run_finalizers
 from ._runtime.log import (
+    DEBUG,
     DEFAULT_LOGGING_FORMAT,
+    INFO,
     LOGGER_NAME,
+    NOTSET,
     SUBDEBUG,
     SUBWARNING,
     debug,

@@ -56,8 +56,12 @@ def _read_process(stream: BinaryIO, minimal_site: bool) -> Any:
         STATE.bootstrapping = False
 
 
-def run_from_pipe(data_fd: int, parent_pid: int, minimal_site: bool) -> int:
-    """Read the process object from ``data_fd`` and run it; return the exit code."""
+def run_from_pipe(data_fd: int, parent_pid: int, minimal_site: bool,
+                  forked: bool = False) -> int:
+    """Read the process object from ``data_fd`` and run it; return the exit code.
+
+    ``forked``: this process is a fork of the fork server, not a fresh interpreter.
+    """
     with os.fdopen(data_fd, "rb", closefd=True) as stream:
         try:
             process_obj = _read_process(stream, minimal_site)
@@ -66,7 +70,8 @@ def run_from_pipe(data_fd: int, parent_pid: int, minimal_site: bool) -> int:
 
             traceback.print_exc()
             return 1
-    return process_obj._bootstrap(parent_pid=parent_pid, parent_sentinel=open_pidfd(parent_pid))
+    return process_obj._bootstrap(parent_pid=parent_pid, parent_sentinel=open_pidfd(parent_pid),
+                                  forked=forked)
 
 
 def spawn_main() -> None:

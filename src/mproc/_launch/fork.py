@@ -38,7 +38,8 @@ class ForkLaunch(DirectChildLaunch):
                     os.close(fallback_r)
                 STATE.inherited_fds = self._child_fds
                 code = process_obj._bootstrap(parent_pid=parent_pid,
-                                              parent_sentinel=open_pidfd(parent_pid))
+                                              parent_sentinel=open_pidfd(parent_pid),
+                                              forked=True)
             finally:
                 os._exit(code)
         self.pid = pid

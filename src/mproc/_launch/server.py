@@ -121,7 +121,7 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
                 os._exit(0)
             data_r, child_fds = fds[0], fds[1:]
         STATE.inherited_fds = child_fds
-        code = run_from_pipe(data_r, parent_pid, minimal_site=False)
+        code = run_from_pipe(data_r, parent_pid, minimal_site=False, forked=True)
     finally:
         os._exit(code)
 

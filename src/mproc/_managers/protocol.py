@@ -83,7 +83,10 @@ def dispatch(conn: Any, ident: str | None, method: str, args: tuple[Any, ...] = 
     kind, result = conn.recv()
     if kind == "#RETURN":
         return result
-    raise convert_to_error(kind, result)
+    try:
+        raise convert_to_error(kind, result)
+    finally:
+        del result  # the traceback keeps this frame: no cycle through the error
 
 
 class XmlConnection:

@@ -99,7 +99,10 @@ class BaseProxy:
             conn = self._Client(token.address, authkey=self._authkey)
             dispatch(conn, None, "decref", (token.id,))
             return proxy
-        raise convert_to_error(kind, result)
+        try:
+            raise convert_to_error(kind, result)
+        finally:
+            del result  # the traceback keeps this frame: no cycle through the error
 
     def _getvalue(self) -> Any:
         """A copy of the referent."""

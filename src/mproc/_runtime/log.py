@@ -18,6 +18,9 @@ __all__ = [
     "get_logger",
     "log_to_stderr",
     "current_logger",
+    "NOTSET",
+    "DEBUG",
+    "INFO",
     "sub_debug",
     "debug",
     "info",
@@ -25,7 +28,10 @@ __all__ = [
     "warn",
 ]
 
+NOTSET = 0
 SUBDEBUG = 5
+DEBUG = 10
+INFO = 20
 SUBWARNING = 25
 LOGGER_NAME = "multiprocessing"
 DEFAULT_LOGGING_FORMAT = "[%(levelname)s/%(processName)s] %(message)s"

@@ -64,6 +64,7 @@ def _unlink_shared_memory(name: str) -> None:
 # test suite calls these directly. Types owned by higher layers are added by them.
 _CLEANUP_FUNCS: dict[str, Callable[[str], object]] = {
     "shared_memory": _unlink_shared_memory,
+    "dummy": lambda name: None,  # registered by CPython's test suite; nothing to remove
 }
 
 
@@ -85,13 +86,19 @@ def _dotted_path(func: Callable[[str], object]) -> str:
 class ResourceTracker:
     """This process's connection to the tracker (the stdlib's class name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, shared: bool = False) -> None:
+        # shared: this process tree's tracker (the module's instance), handed to
+        # children and adopted from a parent; any other instance runs its own.
+        self._shared = shared
         self._lock = threading.RLock()
         self._fd: int | None = None
         self._pid: int | None = None  # set only in the process that started it
         self._parent_pid: int | None = None
         self._defined: set[str] = set()
         self._exit_hook: Finalize | None = None
+        # The exit code of the tracker this object started, once reaped: 0 nothing was
+        # left registered, 1 leftovers were removed, 2 some could not be.
+        self._exitcode: int | None = None
         register_after_fork(self, ResourceTracker._after_fork)
 
     def _after_fork(self) -> None:
@@ -135,12 +142,12 @@ class ResourceTracker:
             fd, pid, parent = self._fd, self._pid, self._parent_pid
             self._fd = self._pid = self._parent_pid = None
             self._defined = set()
-            _publish(None)
+            self._publish(None)
             if fd is None:
                 return
             os.close(fd)
             if pid is not None and parent == os.getpid():
-                _reap(pid, timeout)
+                self._exitcode = _reap(pid, timeout)
 
     # -- internals ------------------------------------------------------------
 
@@ -173,14 +180,14 @@ class ResourceTracker:
         fd, pid, parent = self._fd, self._pid, self._parent_pid
         self._fd = self._pid = self._parent_pid = None
         self._defined = set()
-        _publish(None)
+        self._publish(None)
         if fd is not None:
             os.close(fd)
         if pid is not None and parent == os.getpid():
             _reap(pid, 0)
 
     def _adopt_inherited(self) -> None:
-        fd = STATE.helper_fds.get(HELPER_KEY)
+        fd = STATE.helper_fds.get(HELPER_KEY) if self._shared else None
         if fd is not None:
             self._fd, self._pid, self._parent_pid = fd, None, None
 
@@ -204,12 +211,22 @@ class ResourceTracker:
             os.close(read_fd)
         self._fd, self._pid, self._parent_pid = write_fd, pid, os.getpid()
         self._defined = set()
-        _publish(write_fd)
+        self._exitcode = None
+        self._publish(write_fd)
         hook = self._exit_hook
         if hook is None or not hook.still_active() or hook._pid != os.getpid():
             # At exit (and in cleanup_for_tests), after every lock's own finalizer.
             self._exit_hook = Finalize(None, ResourceTracker._stop, args=(self, _EXIT_WAIT),
                                        exitpriority=-100)
+
+    def _publish(self, fd: int | None) -> None:
+        """Offer the pipe to the children that launchers start from now on."""
+        if not self._shared:
+            return
+        if fd is None:
+            STATE.helper_fds.pop(HELPER_KEY, None)
+        else:
+            STATE.helper_fds[HELPER_KEY] = fd
 
     def _send(self, cmd: str, name: str, rtype: str) -> None:
         message = f"{cmd}:{rtype}:{name}\n".encode()
@@ -239,30 +256,23 @@ class ResourceTracker:
                         raise
 
 
-def _publish(fd: int | None) -> None:
-    """Offer the pipe to the children that launchers start from now on."""
-    if fd is None:
-        STATE.helper_fds.pop(HELPER_KEY, None)
-    else:
-        STATE.helper_fds[HELPER_KEY] = fd
-
-
-def _reap(pid: int, timeout: float | None) -> None:
-    """waitpid ``pid``; give up after ``timeout`` seconds (None: wait for ever)."""
+def _reap(pid: int, timeout: float | None) -> int | None:
+    """waitpid ``pid`` and return its exit code; None if it is not ours or still
+    running after ``timeout`` seconds (None: wait for ever)."""
     import time
 
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.001
     while True:
         try:
-            done, _status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+            done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
         except ChildProcessError:
-            return
+            return None
         if done:
-            return
+            return os.waitstatus_to_exitcode(status)
         assert deadline is not None
         if time.monotonic() >= deadline:
-            return
+            return None
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -274,7 +284,7 @@ def _command(read_fd: int) -> list[str]:
     return child_command("mproc._shm.tracker", "main", str(read_fd))
 
 
-_resource_tracker = ResourceTracker()
+_resource_tracker = ResourceTracker(shared=True)
 ensure_running = _resource_tracker.ensure_running
 register = _resource_tracker.register
 unregister = _resource_tracker.unregister
@@ -299,11 +309,15 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    serve(fd)
+    sys.exit(serve(fd))
 
 
-def serve(fd: int) -> None:
-    """Read messages until every writer has gone, then clean up what is left."""
+def serve(fd: int) -> int:
+    """Read messages until every writer has gone, then clean up what is left.
+
+    Returns the exit code: 0 if nothing was left, 1 if leftovers were removed, 2 if
+    some could not be removed.
+    """
     registered: dict[str, set[str]] = {}
     paths: dict[str, str] = {}
     with open(fd, "rb") as stream:
@@ -323,7 +337,7 @@ def serve(fd: int) -> None:
                     sys.excepthook(*sys.exc_info())
                 except Exception:
                     pass
-    _cleanup(registered, paths)
+    return _cleanup(registered, paths)
 
 
 def _resolve(rtype: str, paths: dict[str, str]) -> Callable[[str], object]:
@@ -339,24 +353,30 @@ def _resolve(rtype: str, paths: dict[str, str]) -> Callable[[str], object]:
     return obj  # type: ignore[return-value]
 
 
-def _cleanup(registered: dict[str, set[str]], paths: dict[str, str]) -> None:
+def _cleanup(registered: dict[str, set[str]], paths: dict[str, str]) -> int:
     import warnings
 
+    code = 0
     for rtype, names in registered.items():
         if not names:
             continue
-        warnings.warn(
-            f"resource_tracker: There appear to be {len(names)} leaked {rtype} "
-            "objects to clean up at shutdown",
-            stacklevel=1,
-        )
+        code = max(code, 1)
+        if rtype != "dummy":
+            warnings.warn(
+                f"resource_tracker: There appear to be {len(names)} leaked {rtype} "
+                "objects to clean up at shutdown",
+                stacklevel=1,
+            )
         try:
             func = _resolve(rtype, paths)
         except Exception as exc:
             warnings.warn(f"resource_tracker: cannot clean up {rtype}: {exc!r}", stacklevel=1)
+            code = 2
             continue
         for name in sorted(names):
             try:
                 func(name)
             except Exception as exc:
                 warnings.warn(f"resource_tracker: {name!r}: {exc}", stacklevel=1)
+                code = 2
+    return code
