@@ -293,17 +293,21 @@ def test_children_reach_the_same_tracker(ctx, start_method: str) -> None:
 @pytest.mark.parametrize(("clean", "expected"), [(True, 0), (False, 1)],
                          ids=["nothing-left", "leftovers"])
 def test_tracker_exit_code_says_whether_anything_was_left(clean: bool, expected: int) -> None:
+    from mproc._shm import tracker as tracker_module
     from mproc.resource_tracker import ResourceTracker
 
+    # A resource type whose cleanup does nothing (``str(name)``, importable by path).
+    tracker_module.register_cleanup("mproc-test-nothing", str)
     tracker = ResourceTracker()  # a tracker of its own, not the process's
     tracker.ensure_running()
     try:
         assert tracker._check_alive()
         assert tracker._exitcode is None
-        tracker.register("somename", "dummy")
+        tracker.register("somename", "mproc-test-nothing")
         if clean:
-            tracker.unregister("somename", "dummy")
+            tracker.unregister("somename", "mproc-test-nothing")
         assert tracker._exitcode is None
     finally:
         tracker._stop(timeout=30)
+        del tracker_module._CLEANUP_FUNCS["mproc-test-nothing"]
     assert tracker._exitcode == expected
