@@ -311,3 +311,40 @@ def test_tracker_exit_code_says_whether_anything_was_left(clean: bool, expected:
         tracker._stop(timeout=30)
         del tracker_module._CLEANUP_FUNCS["mproc-test-nothing"]
     assert tracker._exitcode == expected
+
+
+_SERVER_WITH_A_TRACKER = """
+import sys
+import mproc
+from mproc.resource_tracker import _resource_tracker
+
+def report(conn):
+    _resource_tracker.ensure_running()
+    conn.send((_resource_tracker._pid, _resource_tracker._check_alive()))
+
+if __name__ == "__main__":
+    mproc.set_start_method("forkserver")
+    mproc.set_forkserver_preload(["makes_a_lock"])  # the server starts a tracker of its own
+    _resource_tracker.ensure_running()
+    r, w = mproc.Pipe(duplex=False)
+    p = mproc.Process(target=report, args=(w,))
+    p.start()
+    w.close()
+    print(r.recv())
+    p.join(60)
+"""
+
+
+def test_a_forkserver_child_uses_its_parents_tracker_not_the_servers(tmp_path) -> None:
+    (tmp_path / "prog.py").write_text(_SERVER_WITH_A_TRACKER)
+    (tmp_path / "makes_a_lock.py").write_text(
+        "import mproc\nLOCK = mproc.get_context('spawn').Lock()  # registers its name\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "src"), str(tmp_path), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, str(tmp_path / "prog.py")], capture_output=True,
+                         text=True, timeout=120, cwd=str(tmp_path), env=env)
+    assert out.returncode == 0, out.stderr
+    # None: the child adopted the pipe its parent handed over (it started no tracker,
+    # and did not keep using the one the fork server had started).
+    assert out.stdout.strip() == "(None, True)"

@@ -63,13 +63,18 @@ def _load_by_value(blob: bytes) -> Any:
     return pickle.loads(blob)
 
 
-def _load_main_object(qualname: str, blob: bytes) -> Any:
+def _load_main_object(qualname: str, blob: bytes | None) -> Any:
     """Resolve a ``__main__`` function/class in the child, else use the copy."""
     found = _lookup("__main__", qualname)
     if found is None:
         found = _lookup("__mp_main__", qualname)
     if found is not None:
         return found
+    if blob is None:
+        raise pickle.UnpicklingError(
+            f"__main__.{qualname} is not defined in this process, and it could not be "
+            f"sent by value (it refers to something that cannot be pickled); define it "
+            f"at the top level of a module the child imports")
     return pickle.loads(blob)
 
 
@@ -126,9 +131,14 @@ class Pickler(pickle.Pickler):
             verdict = _needs_value(obj)
             if verdict is None:
                 return NotImplemented
-            blob = _cloudpickle_dumps(obj)
             if verdict:
-                return _load_by_value, (blob,)
+                return _load_by_value, (_cloudpickle_dumps(obj),)
+            try:
+                blob: bytes | None = _cloudpickle_dumps(obj)
+            except Exception:
+                # The copy is only a fallback for a child that lacks __main__'s
+                # definition; one that has it (fork, the usual case) does not need it.
+                blob = None
             return _load_main_object, (obj.__qualname__, blob)
         return NotImplemented
 

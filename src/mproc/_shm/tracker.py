@@ -155,7 +155,7 @@ class ResourceTracker:
     # -- internals ------------------------------------------------------------
 
     def _ensure_running_locked(self) -> None:
-        if self._fd is None:
+        if self._fd is None or self._handed_another():
             self._adopt_inherited()
         if self._fd is not None:
             if self._alive():
@@ -189,10 +189,19 @@ class ResourceTracker:
         if pid is not None and parent == os.getpid():
             _reap(pid, 0)
 
+    def _handed_another(self) -> bool:
+        """Whether this process was handed its tree's tracker while it still holds one
+        it inherited from elsewhere: a forkserver child has the fork server's."""
+        handed = STATE.helper_fds.get(HELPER_KEY) if self._shared else None
+        return handed is not None and handed != self._fd and self._parent_pid != os.getpid()
+
     def _adopt_inherited(self) -> None:
         fd = STATE.helper_fds.get(HELPER_KEY) if self._shared else None
         if fd is not None:
+            if self._fd is not None and self._fd != fd:
+                os.close(self._fd)  # another tree's pipe: do not keep its tracker alive
             self._fd, self._pid, self._parent_pid = fd, None, None
+            self._defined = set()
 
     def _launch(self) -> None:
         from .._launch.spawn import posix_spawn_with_fds
