@@ -7,8 +7,7 @@ starting a trivial process. The stdlib lets users name such modules
 (``set_forkserver_preload``); mproc also learns them::
 
     parent                          server                          spare child
-      request + target modules  ->  count each module
-                                    not imported yet:
+      request + target modules  ->  a module not imported yet:
                                     fork the next spare as a probe -> import it quietly;
                                                                       no exception, no new
                                     <------------------------------  thread, no new fd? "+"
@@ -35,11 +34,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Learner", "import_quietly", "target_modules", "LEARN_ENV", "SEEN_BEFORE_PROBE",
-           "MAX_LEARNED"]
+__all__ = ["Learner", "import_quietly", "target_modules", "LEARN_ENV", "MAX_LEARNED"]
 
 LEARN_ENV = "MPROC_FORKSERVER_LEARN"
-SEEN_BEFORE_PROBE = 1  # a module named in this many requests is worth probing
 MAX_LEARNED = 32
 
 
@@ -114,34 +111,27 @@ class Learner:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._seen: dict[str, int] = {}
-        self._pending: set[str] = set()  # probed, verdict not in yet
-        self._refused: set[str] = set()
-        self._learned: set[str] = set()
+        self._known: set[str] = set()  # ever named: waiting, being probed, or decided
+        self._waiting: list[str] = []  # named, not probed yet, in order
+        self._learned = 0
 
     def note(self, names: list[str]) -> None:
         if self.enabled:
             for name in names:
-                self._seen[name] = self._seen.get(name, 0) + 1
+                if name not in self._known:
+                    self._known.add(name)
+                    self._waiting.append(name)
 
     def next_probe(self) -> str | None:
-        """A module to probe in the next spare, if one is due."""
-        if not self.enabled or len(self._learned) >= MAX_LEARNED:
-            return None
-        for name, count in self._seen.items():
-            if (count >= SEEN_BEFORE_PROBE and name not in self._learned
-                    and name not in self._refused and name not in self._pending):
-                if name in sys.modules:
-                    self._learned.add(name)  # imported along with another one
-                    continue
-                self._pending.add(name)
+        """A module to probe in the next spare, if one is waiting."""
+        while self._waiting and self._learned < MAX_LEARNED:
+            name = self._waiting.pop(0)
+            if name not in sys.modules:  # else imported along with another one
                 return name
         return None
 
     def result(self, name: str, clean: bool) -> None:
-        """The probe's verdict; a clean module is imported here, now."""
-        self._pending.discard(name)
+        """The probe's verdict; a clean module is imported here, now (a refused one
+        stays known, so it is never probed again)."""
         if clean and import_quietly(name):
-            self._learned.add(name)
-        else:
-            self._refused.add(name)
+            self._learned += 1

@@ -114,7 +114,7 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
                 try:
                     assignment.sendall(verdict)
                 except OSError:
-                    pass  # assigned already: the server stopped listening for it
+                    pass  # the server is gone; the assignment read below says so
             tag, fds = _recv_request(assignment)
             assignment.close()
             if not tag or not fds:

@@ -51,9 +51,15 @@ def _v2_limit(relative: str) -> float | None:
             quota, period = int(fields[0]), int(fields[1])
         except ValueError:
             continue
-        if quota > 0 and period > 0:
-            limit = quota / period
-            best = limit if best is None else min(best, limit)
+        best = _tighter(best, quota, period)
+    return best
+
+
+def _tighter(best: float | None, quota: int, period: int) -> float | None:
+    """``best`` lowered to ``quota / period`` when that is a limit (both positive)."""
+    if quota > 0 and period > 0:
+        limit = quota / period
+        return limit if best is None else min(best, limit)
     return best
 
 
@@ -69,9 +75,7 @@ def _v1_limit(controllers: str, relative: str) -> float | None:
                 period = int(period_text or "0")
             except ValueError:
                 continue
-            if quota > 0 and period > 0:
-                limit = quota / period
-                best = limit if best is None else min(best, limit)
+            best = _tighter(best, quota, period)
     return best
 
 

@@ -197,10 +197,7 @@ def decode(packet: bytes, store: Store) -> Any:
     _, flags, nbufs, _, meta, offset, capacity, raw_len = _STORE.unpack_from(packet)
     form = flags >> 4
     tracked = bool(flags & FLAG_TRACKED)
-    view = None
-    if tracked:
-        store.begin(offset, capacity)
-        view = store.region(offset, capacity)
+    view = store.begin(offset, capacity) if tracked else None
     try:
         if form == FORM_BYTES:
             return _copy(store, view, offset, HEADER, raw_len, bytes)

@@ -80,11 +80,6 @@ class RegionMaps:
             self._unmap(maps.popitem(last=False)[1])
         return view
 
-    def cached(self, offset: int, capacity: int) -> memoryview | None:
-        """The region's view if it is mapped already (never maps)."""
-        hit = self._maps.get((offset, capacity))
-        return None if hit is None else hit[1]
-
     def set_word(self, offset: int, capacity: int, value: int) -> bool:
         """Store the region's state word through its mapping; False if not mapped."""
         hit = self._maps.get((offset, capacity))
@@ -119,9 +114,9 @@ class RegionMaps:
             pass
 
 
-def copy_in(view: memoryview, start: int, parts: list[Any]) -> None:
-    """Write ``parts`` (bytes-like) one after another into ``view`` from ``start``."""
-    pos = start
+def copy_in(view: memoryview, parts: list[Any]) -> None:
+    """Write ``parts`` (bytes-like) one after another into ``view`` from its start."""
+    pos = 0
     for part in parts:
         src = part if type(part) is bytes else memoryview(part).cast("B")
         end = pos + len(src)

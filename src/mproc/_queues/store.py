@@ -283,7 +283,7 @@ class Store:
         if capacity:
             view = self._maps.view(self.fd, offset, capacity, grow=True)
             if view is not None:
-                copy_in(view, 0, parts)
+                copy_in(view, parts)
                 return
         fd = self.fd
         while parts:
@@ -444,16 +444,14 @@ class Store:
             view = view[n:]
             offset += n
 
-    def region(self, offset: int, capacity: int) -> memoryview | None:
-        """A view of a tracked region to copy from (None: use ``read``)."""
-        return self._maps.view(self.fd, offset, capacity)
-
-    def begin(self, offset: int, capacity: int) -> None:
-        """A reader starts on a tracked region (so its writer knows to wait)."""
+    def begin(self, offset: int, capacity: int) -> memoryview | None:
+        """A reader starts on a tracked region (so its writer knows to wait); returns
+        a view of it to copy from (None: use ``read``)."""
         word = READING | os.getpid() << 8
-        if self.region(offset, capacity) is None or not self._maps.set_word(
-                offset, capacity, word):
+        view = self._maps.view(self.fd, offset, capacity)
+        if view is None or not self._maps.set_word(offset, capacity, word):
             os.pwrite(self.fd, _WORD.pack(word), offset)
+        return view
 
     def release(self, offset: int, capacity: int, tracked: bool) -> None:
         """The reader is done with a region: hand it back for reuse, or punch it.

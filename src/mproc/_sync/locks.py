@@ -109,10 +109,13 @@ class SemLock:
 class Semaphore(SemLock):
     """A counting semaphore shared between processes."""
 
+    _bounded = False  # the maximum is the initial value (BoundedSemaphore)
+
     def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        SemLock.__init__(self, semlock.SEMAPHORE, value, SEM_VALUE_MAX, ctx=ctx)
+        maxvalue = value if self._bounded else SEM_VALUE_MAX
+        SemLock.__init__(self, semlock.SEMAPHORE, value, maxvalue, ctx=ctx)
 
     def get_value(self) -> int:
         return self._semlock._get_value()  # type: ignore[no-any-return]
@@ -122,23 +125,14 @@ class Semaphore(SemLock):
             value: object = self._semlock._get_value()
         except Exception:
             value = "unknown"
-        return f"<{type(self).__name__}(value={value})>"
+        bound = f", maxvalue={self._semlock.maxvalue}" if self._bounded else ""
+        return f"<{type(self).__name__}(value={value}{bound})>"
 
 
 class BoundedSemaphore(Semaphore):
     """A semaphore that refuses (ValueError) to be released above its initial value."""
 
-    def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
-        if value < 0:
-            raise ValueError("semaphore initial value must be >= 0")
-        SemLock.__init__(self, semlock.SEMAPHORE, value, value, ctx=ctx)
-
-    def __repr__(self) -> str:
-        try:
-            value: object = self._semlock._get_value()
-        except Exception:
-            value = "unknown"
-        return f"<{type(self).__name__}(value={value}, maxvalue={self._semlock.maxvalue})>"
+    _bounded = True
 
 
 _c_acquire = semlock.SemLock.acquire
@@ -166,8 +160,9 @@ class _Recovering:
         """The blocking path: wait in slices, recovering from a dead holder.
 
         A holder is declared dead only when two looks at least a slice apart find
-        the same token and its process gone (see ``owner``), so a live process that has just taken
-        the semaphore and not yet stored its token is never mistaken for it.
+        the same token and its process gone (see ``owner``), so a live process that
+        has just taken the semaphore and not yet stored its token is not mistaken
+        for its dead predecessor.
         """
         sem = self._semlock
         deadline = None if timeout is None else monotonic() + timeout
@@ -233,11 +228,15 @@ def _this_thread_name() -> str:
     return name
 
 
-def _rebuild_lock(cls: type[Lock], sem_state: tuple[int, int, str], cell: Cells) -> Lock:
-    lock = semlock.rebuild(sem_state, cls)
+def _ready_lock(lock: Lock, cell: Cells) -> Lock:
+    """Finish a Lock that the C type made (new, or reopened in a child)."""
     lock._bind(cell)
     register_after_fork(lock, _run_after_fork)
-    return lock  # type: ignore[no-any-return]
+    return lock
+
+
+def _rebuild_lock(cls: type[Lock], sem_state: tuple[int, int, str], cell: Cells) -> Lock:
+    return _ready_lock(semlock.rebuild(sem_state, cls), cell)
 
 
 _CSemLock: Any = semlock.SemLock
@@ -258,11 +257,8 @@ class Lock(_Recovering, _CSemLock):  # type: ignore[misc]
     __slots__ = ("_cell", "_cells", "_slot")
 
     def __new__(cls, *, ctx: Any = None) -> Lock:
-        lock: Lock = semlock.create(semlock.SEMAPHORE, 1, 1,
-                                    linked=not _is_fork_context(ctx), cls=cls)
-        lock._bind(Cells(1))
-        register_after_fork(lock, _run_after_fork)
-        return lock
+        return _ready_lock(semlock.create(semlock.SEMAPHORE, 1, 1,
+                                          linked=not _is_fork_context(ctx), cls=cls), Cells(1))
 
     def __init__(self, *, ctx: Any = None) -> None:
         pass  # everything happens in __new__: the C type takes its arguments there
