@@ -4,7 +4,7 @@
 are bound to the default context, exactly as the stdlib binds its own.
 """
 
-from . import process, reduction
+from . import context, process, reduction  # context: as the stdlib's package after import
 from ._context import default_context as _ctx
 from ._runtime.log import SUBDEBUG, SUBWARNING
 from .errors import AuthenticationError, BufferTooShort, ProcessError, TimeoutError

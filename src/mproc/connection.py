@@ -1,5 +1,6 @@
 """Connections, Pipe, Listener/Client and wait() (stdlib ``multiprocessing.connection``)."""
 
+from . import util  # the stdlib's package has these after this import
 from ._wire.auth import (
     CHALLENGE,
     FAILURE,

@@ -1,5 +1,11 @@
 """The fork server (stdlib ``multiprocessing.forkserver``)."""
 
+from . import (  # the stdlib's package has these after this import
+    connection,
+    resource_tracker,
+    spawn,
+    util,
+)
 from ._launch.forkserver import forkserver as _forkserver
 
 ensure_running = _forkserver.ensure_running

@@ -1,5 +1,13 @@
 """Managers and proxies (stdlib ``multiprocessing.managers``)."""
 
+from . import (  # the stdlib's package has these after this import
+    connection,
+    pool,
+    resource_tracker,
+    shared_memory,
+    spawn,
+    util,
+)
 from ._managers.builtin import (
     AcquirerProxy,
     Array,

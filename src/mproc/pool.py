@@ -6,6 +6,7 @@ each task (``TaskTimeoutError``); ``progress=`` reports progress; ``imap`` consu
 its input lazily. See ``mproc._pool`` for the design.
 """
 
+from . import connection, util  # the stdlib's package has these after this import
 from ._pool.front import CLOSE, INIT, RUN, TERMINATE, Pool, ThreadPool
 from ._pool.results import (
     ApplyResult,

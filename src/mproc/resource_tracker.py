@@ -4,6 +4,7 @@ A helper process that removes named semaphores and shared-memory segments whose
 creator died without removing them; see ``mproc._shm.tracker``.
 """
 
+from . import spawn, util  # the stdlib's package has these after this import
 from ._shm.tracker import (
     _CLEANUP_FUNCS,
     ResourceTracker,

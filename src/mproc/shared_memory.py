@@ -5,6 +5,7 @@ resource tracker; processes that attach never remove it when they exit (see
 ``mproc._shm.segments``).
 """
 
+from . import resource_tracker, spawn, util  # the stdlib's package has these after this import
 from ._shm.segments import (
     _SHM_NAME_PREFIX,
     _SHM_SAFE_NAME_LENGTH,

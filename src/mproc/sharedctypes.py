@@ -3,6 +3,7 @@
 See ``mproc._shm.ctypes_shared``.
 """
 
+from . import heap, util  # the stdlib's package has these after this import
 from ._shm.ctypes_shared import (
     Array,
     RawArray,

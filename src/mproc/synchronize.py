@@ -5,6 +5,7 @@ behalf and handed to a waiting process, which gets a ``LockRecoveredWarning``
 (see ``mproc._sync.owner``).
 """
 
+from . import util  # the stdlib's package has these after this import
 from ._sync.barrier import Barrier
 from ._sync.condition import Condition, Event
 from ._sync.locks import SEM_VALUE_MAX, BoundedSemaphore, Lock, RLock, Semaphore, SemLock

@@ -95,13 +95,20 @@ def apply(data: dict[str, Any]) -> None:
         import_main(*main)
 
 
+def _not_importable_main(path: str) -> bool:
+    """A ``<stdin>``-like pseudo path, or IPython's launcher script (``ipython``),
+    which has no ``__main__`` guard: running it again would start another IPython."""
+    base = os.path.basename(path)
+    return base.startswith("<") or os.path.splitext(base)[0] == "ipython"
+
+
 def import_main(kind: str, target: str) -> None:
     """Import the parent's main module as ``__mp_main__`` (and ``__main__``)."""
     current = sys.modules.get("__mp_main__")
     if current is not None and getattr(current, "__mproc_main_source__", None) == target:
         sys.modules["__main__"] = current
         return
-    if kind == "path" and os.path.basename(target).startswith("<"):
+    if kind == "path" and _not_importable_main(target):
         return
     module = types.ModuleType("__mp_main__")
     sys.modules["__main__"] = sys.modules["__mp_main__"] = module

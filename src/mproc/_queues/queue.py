@@ -409,6 +409,27 @@ class Queue:
         if self._sender is not None:
             self._sender.cancel()
 
+    # -- the stdlib's private surface, for code built on it ------------------------
+
+    @property
+    def _reader(self) -> _End:
+        """The read side as a Connection-like object (``concurrent.futures``
+        closes it when its workers are gone)."""
+        return _End(self, "main_r")
+
+    @property
+    def _writer(self) -> _End:
+        return _End(self, "main_w")
+
+    def _terminate_broken(self) -> None:
+        """Every reader is gone (the stdlib's name; ``concurrent.futures`` calls it
+        when its pool breaks): drop what is still pending and close, waiting for
+        nobody."""
+        self._reader.close()
+        self.cancel_join_thread()
+        self.close()
+        self.join_thread()
+
     @staticmethod
     def _on_queue_feeder_error(e: BaseException, obj: Any) -> None:
         """The stdlib's hook. mproc raises pickling errors in ``put()`` instead;
