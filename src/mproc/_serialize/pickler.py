@@ -23,6 +23,8 @@ import pickle
 import sys
 import types
 
+from .stdlib_peer import peer_reducers
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -94,7 +96,7 @@ def _needs_value(obj: Any) -> bool | None:
 # Reducers for types whose module is imported only when something uses it.
 _deferred: list[tuple[str, str, Callable[[Any], Any]]] = []
 _table: dict[Any, Any] | None = None
-_table_key: tuple[int, int] = (-1, -1)
+_table_key: tuple[int, int, int] = (-1, -1, -1)
 
 
 def register_deferred(module: str, attr: str, reduce: Callable[[Any], Any]) -> None:
@@ -109,9 +111,13 @@ def _dispatch_table() -> dict[Any, Any]:
         if module is not None:
             _deferred.remove(entry)
             Pickler._extra_reducers[getattr(module, entry[1])] = entry[2]
-    key = (len(copyreg.dispatch_table), len(Pickler._extra_reducers))
+    peer = peer_reducers()
+    key = (len(copyreg.dispatch_table), len(Pickler._extra_reducers),
+           -1 if peer is None else len(peer))
     if _table is None or key != _table_key:
         table = dict(copyreg.dispatch_table)
+        if peer:
+            table.update(peer)  # the stdlib's own types, built on mproc (stdlib_peer.py)
         table.update(Pickler._extra_reducers)
         _table, _table_key = table, key
     return _table
@@ -174,7 +180,7 @@ class ReferencePickler(Pickler):
 
 def refresh_reducers(pickler: Pickler) -> None:
     """Give a pickler (a new one, or one kept for reuse) the reducers registered so far."""
-    if Pickler._extra_reducers or _deferred:
+    if Pickler._extra_reducers or _deferred or peer_reducers():
         pickler.dispatch_table = _dispatch_table()
 
 

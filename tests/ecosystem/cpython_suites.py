@@ -1,0 +1,146 @@
+"""Run CPython's own suites of the libraries built on multiprocessing against mproc.
+
+Usage, from the repository root, with the interpreter whose ``test`` package to use::
+
+    python -m tests.ecosystem.cpython_suites [--stdlib] [SUITE ...]
+
+SUITE is one of :data:`SUITES` (default: every one this interpreter ships).  Each
+runs as ``python -m test SUITE -v`` in a throw-away virtual environment whose
+start-up makes ``import multiprocessing`` mean mproc (the conformance runner's
+``_alias_python``), so ``concurrent.futures.process`` and the suite's own helpers
+are built on mproc, as under ``python -m mproc run``.  ``--stdlib`` runs the same
+selection on the real stdlib, for comparison.
+
+A suite passes when regrtest says SUCCESS and printed no "Uncaught thread
+exception" and no "env changed".  The only tests left out are in :data:`EXCUSED`,
+each with its reason: they test CPython's own internals, not behaviour a program
+can rely on.  Exit status 0 when every suite run passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.conformance import runner
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUITES = ("test_concurrent_futures", "test_multiprocessing_main_handling")
+HARD_TIMEOUT = 1200  # seconds per suite
+
+# Test-method patterns left out, per suite, each with why.
+EXCUSED: dict[str, dict[str, str]] = {
+    "test_concurrent_futures": {
+        "test_python_finalization_error": (
+            "makes the second thread a process starts fail and expects the call queue's "
+            "put() to be the one that fails (the stdlib's Queue starts a feeder thread "
+            "on its first put); mproc's Queue writes straight to its channel and starts "
+            "no thread, so nothing fails and the test's map() meets its own bad call "
+            "(mul() with one argument) instead of BrokenProcessPool"
+        ),
+    },
+}
+
+_BAD_SIGNS = ("Warning -- Uncaught thread exception", "env changed")
+
+
+def shipped(suite: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"test.{suite}") is not None
+    except ImportError:
+        return False
+
+
+def _environment(tmp: str, stdlib: bool) -> tuple[str, dict[str, str]]:
+    env = dict(os.environ)
+    env.pop(runner.ALIAS_ENV, None)
+    paths = [str(REPO_ROOT)]
+    if stdlib:
+        python = sys.executable
+    else:
+        from mproc import _alias
+
+        root = runner._mproc_root()
+        paths = [_alias.shim_dir(), root, *paths]
+        env[_alias.ALIAS_ENV] = "1"
+        python = runner._alias_python(tmp, root)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    return python, env
+
+
+def run_suite(suite: str, stdlib: bool = False) -> tuple[bool, str]:
+    """Run one suite; (passed, regrtest's output)."""
+    with tempfile.TemporaryDirectory(prefix="mproc-cpython-suite-") as tmp:
+        python, env = _environment(tmp, stdlib)
+        cmd = [python, "-m", "test", suite, "-v", "--timeout", "300"]
+        for pattern in EXCUSED.get(suite, {}):
+            cmd += ["-i", pattern]
+        proc = subprocess.Popen(
+            cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        try:
+            output, _ = proc.communicate(timeout=HARD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            return False, output + f"\n[{suite} exceeded {HARD_TIMEOUT}s and was killed]"
+        finally:
+            try:  # whatever the suite left behind in its session
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    ok = proc.returncode == 0 and re.search(r"Result: SUCCESS", output) is not None
+    ok = ok and not any(sign in output for sign in _BAD_SIGNS)
+    return ok, output
+
+
+def counts(output: str) -> tuple[int, int, int]:
+    """(run, failed, skipped) from unittest's verbose lines."""
+    run = len(re.findall(r"\) \.\.\. .*?(?:ok|FAIL|ERROR|skipped.*)$", output, re.M))
+    failed = len(re.findall(r"^(?:FAIL|ERROR): ", output, re.M))
+    skipped = len(re.findall(r"\) \.\.\. .*?skipped", output, re.M))
+    return run, failed, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=", ".join(SUITES))
+    parser.add_argument("--stdlib", action="store_true", help="run on the real stdlib")
+    args = parser.parse_args(argv)
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from {SUITES}")
+    suites = args.suites or [s for s in SUITES if shipped(s)]
+    version = ".".join(map(str, sys.version_info[:3]))
+    failures = 0
+    for suite in suites:
+        if not shipped(suite):
+            print(f"{suite}: not shipped with Python {version}")
+            continue
+        ok, output = run_suite(suite, args.stdlib)
+        run, failed, skipped = counts(output)
+        target = "stdlib" if args.stdlib else "mproc"
+        verdict = "passed" if ok else "FAILED"
+        print(f"{suite} on {target}, Python {version}: {verdict} "
+              f"({run} tests, {failed} failed, {skipped} skipped, "
+              f"{len(EXCUSED.get(suite, {}))} excused)")
+        if not ok:
+            failures += 1
+            tail = output[-6000:]
+            bad = [line for line in output.splitlines()
+                   if line.startswith(("FAIL:", "ERROR:")) or any(s in line for s in _BAD_SIGNS)]
+            print("\n".join(bad[:40]) + "\n--- tail ---\n" + tail)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Programs the ecosystem tests run in a subprocess, each as a user would write it."""

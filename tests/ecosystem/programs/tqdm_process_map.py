@@ -1,0 +1,45 @@
+"""tqdm's process_map on mproc; prints one JSON report.
+
+    python tqdm_process_map.py METHOD context         # mp_context=mproc.get_context(METHOD)
+    python -m mproc run tqdm_process_map.py METHOD run
+
+tqdm hands its workers a write lock made by ``multiprocessing.RLock()`` in the
+default context, so the default start method is set to METHOD first, as it must be
+on the stdlib too (a fork-context lock cannot reach a spawn child, on either).
+"""
+
+import json
+import multiprocessing
+import os
+import sys
+
+from tqdm.contrib.concurrent import process_map
+
+
+def square(x):
+    return x * x
+
+
+def pid_of(_):
+    return os.getpid()
+
+
+def main():
+    method, mode = sys.argv[1], sys.argv[2]
+    multiprocessing.set_start_method(method)
+    if mode == "context":
+        import mproc
+
+        ctx = mproc.get_context(method)
+    else:
+        ctx = multiprocessing.get_context(method)
+    with open(os.devnull, "w") as devnull:
+        squares = process_map(square, range(200), max_workers=2, chunksize=20,
+                              mp_context=ctx, file=devnull)
+        pids = process_map(pid_of, range(20), max_workers=2, mp_context=ctx, file=devnull)
+    print(json.dumps({"multiprocessing": multiprocessing.__name__, "sum": sum(squares),
+                      "in_children": os.getpid() not in pids}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
