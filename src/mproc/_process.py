@@ -172,7 +172,9 @@ class BaseProcess:
                     "Cannot close a process while it is still running. "
                     "You should first call join() or terminate()."
                 )
-            self._popen.close()
+            close = getattr(self._popen, "close", None)  # loky's Popen has none
+            if close is not None:
+                close()
             self._popen = None
             del self._sentinel
             STATE.children.discard(self)

@@ -9,6 +9,7 @@ buffers travel through shared memory; ``qsize()`` works everywhere.
 from queue import Empty, Full
 
 from . import connection, util  # the stdlib's package has these after this import
+from ._queues.classic import _sentinel
 from ._queues.queue import JoinableQueue, Queue, SimpleQueue
 
 __all__ = ["Queue", "SimpleQueue", "JoinableQueue"]

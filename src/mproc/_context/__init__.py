@@ -271,7 +271,8 @@ class DefaultContext(BaseContext):
         forced = STATE.start_method_in_child
         if forced is not None and forced != self._applied_child_method:
             self._applied_child_method = forced
-            self._actual_context = _CONCRETE[forced]
+            # A start method a library registered (loky's) may be unknown here.
+            self._actual_context = _CONCRETE.get(forced, self._default_context)
         return self._actual_context
 
     def get_context(self, method: str | None = None) -> BaseContext:

@@ -51,6 +51,9 @@ class Launch:
     """A started child process, as its parent sees it."""
 
     method: ClassVar[str] = ""
+    #: duplicate_for_child() returns an index into the child's inherited fds, not
+    #: an fd number (launchers outside mproc, loky's, return the number).
+    fds_by_index: ClassVar[bool] = True
     pid: int
     sentinel: int
     returncode: int | None = None

@@ -215,6 +215,15 @@ class _End:
             os.close(fd)
 
 
+def _adopt_classic(cls: type) -> None:
+    """A subclass written against the stdlib's private queue layout (loky's) is
+    rebased onto a stdlib-shaped class; see ``classic.py``."""
+    if cls.__module__ != __name__ and "_mproc_classic" not in cls.__dict__:
+        from .classic import adopt
+
+        adopt(cls)
+
+
 # -- the queues -----------------------------------------------------------------
 
 
@@ -230,6 +239,10 @@ def _open_channel() -> tuple[Pipes, Store]:
 
 class Queue:
     """A process-shared FIFO queue (``multiprocessing.Queue``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _adopt_classic(cls)
 
     def __init__(self, maxsize: int = 0, *, ctx: Any) -> None:
         if maxsize <= 0:
@@ -483,6 +496,10 @@ class JoinableQueue(Queue):
 
 class SimpleQueue:
     """An unbounded queue without qsize, bounds or feeder controls."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _adopt_classic(cls)
 
     def __init__(self, *, ctx: Any) -> None:
         self._pipes, self._store = _open_channel()

@@ -34,6 +34,7 @@ __all__ = [
     "recv_handle",
     "DupFd",
     "InheritedFd",
+    "NumberedFd",
     "SharedFd",
     "stop",
 ]
@@ -100,6 +101,17 @@ class InheritedFd:
 
     def detach(self) -> int:
         return STATE.inherited_fds[self.index]
+
+
+class NumberedFd:
+    """An fd that keeps its number in the child: what a launcher written against
+    the stdlib's protocol (loky's) returns from ``duplicate_for_child``."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def detach(self) -> int:
+        return self.fd
 
 
 class SharedFd:
@@ -219,11 +231,14 @@ _sharer = _FdSharer()
 stop = _sharer.stop
 
 
-def DupFd(fd: int) -> InheritedFd | SharedFd:  # noqa: N802 - the stdlib's name
+def DupFd(fd: int) -> InheritedFd | NumberedFd | SharedFd:  # noqa: N802 - the stdlib's name
     """A picklable stand-in for ``fd`` that ``detach()``es to an fd in the receiver."""
     launcher = spawning_launcher()
     if launcher is not None:
-        return InheritedFd(launcher.duplicate_for_child(fd))
+        handed = launcher.duplicate_for_child(fd)
+        if getattr(launcher, "fds_by_index", False):  # mproc's launchers
+            return InheritedFd(handed)
+        return NumberedFd(handed)
     if not HAVE_SEND_HANDLE:
         raise ValueError("this platform cannot pass file descriptors between processes")
     return _sharer.share(fd)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from .stdlib_peer import peer_spawning
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any, Protocol
 
-__all__ = ["spawning_launcher", "spawning_for", "assert_spawning"]
+__all__ = ["spawning_launcher", "set_spawning_launcher", "spawning_for", "assert_spawning"]
 
 
 if TYPE_CHECKING:
@@ -34,12 +36,22 @@ def spawning_launcher() -> Any:
     return getattr(_local, "launcher", None)
 
 
+def set_spawning_launcher(launcher: ChildHandoff | None) -> None:
+    """Set (or clear, with None) the launcher of this thread by hand.
+
+    The stdlib's ``context.set_spawning_popen``: launchers written outside mproc
+    (loky's) bracket their pickling with it instead of using ``spawning_for``.
+    """
+    _local.launcher = launcher
+
+
 @contextmanager
 def spawning_for(launcher: ChildHandoff) -> Iterator[None]:
     previous = getattr(_local, "launcher", None)
     _local.launcher = launcher
     try:
-        yield
+        with peer_spawning(launcher):  # the stdlib's objects built on mproc, if loaded
+            yield
     finally:
         _local.launcher = previous
 
