@@ -11,6 +11,11 @@ the backend answers each task exactly once::
       <------ task.job._deliver(index, ok, value, count)
               exactly once per task, from any thread, never under a backend lock
 
+A Pool subclass may ask for its own pickling (the stdlib's ``_setup_queues`` hook,
+see ``front``): the backend then gets ``reducers=(forward, backward)``, two mappings
+``{type: reduce}``; a backend that pickles uses ``forward`` for what the parent sends
+and ``backward`` for what the workers send back (threads pickle nothing).
+
 A backend fails a task rather than losing it: a worker that dies, a timeout, a
 terminated pool and a pool whose workers cannot start all end in ``_deliver`` with
 an exception. Backends are loaded by name (``load``), so a new one (a Dask
@@ -23,8 +28,12 @@ import importlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
+
+    # (forward, backward): what a Pool subclass's queues would pickle with.
+    ReducerMap = Mapping[type, Callable[[Any], Any]]
+    Reducers = tuple[ReducerMap | None, ReducerMap | None]
 
 __all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name"]
 
@@ -84,12 +93,14 @@ class Backend:
     kind = ""
 
     def __init__(self, size: int, initializer: Callable[..., Any] | None, initargs: Sequence[Any],
-                 maxtasksperchild: int | None, context: Any) -> None:
+                 maxtasksperchild: int | None, context: Any, *,
+                 reducers: Reducers | None = None) -> None:
         self.size = size
         self.initializer = initializer
         self.initargs = tuple(initargs)
         self.maxtasksperchild = maxtasksperchild
         self.context = context
+        self.reducers = reducers
         self.broken: BaseException | None = None  # set when the pool cannot work at all
 
     def start(self) -> None:

@@ -21,10 +21,16 @@ cannot be unpickled.
 Pickling reuses one pickler per thread (creating a ``Pickler`` costs four times
 more than a small ``dump``) and, with ``OOB`` set, moves large protocol-5 buffers
 through shared memory (``buffers``).
+
+A Pool subclass may ask for its own reducers (``Reducers``: joblib's MemmappingPool
+turns large numpy arrays into memmap references). Those messages get a fresh pickler
+whose dispatch table is the usual one plus the extra reducers, never the reused one,
+so a reducer meant for one pool cannot leak into another pool's messages.
 """
 
 from __future__ import annotations
 
+import copyreg
 import io
 import pickle
 import struct
@@ -36,6 +42,7 @@ from . import buffers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 __all__ = [
@@ -43,7 +50,7 @@ __all__ = [
     "APPLY", "MAP", "STARMAP", "TIMED", "OOB",
     "PHASE_RUN", "PHASE_ARGS", "PHASE_FUNC", "PHASE_RESULT",
     "TASK_HEAD", "FUNC_HEAD", "START_HEAD", "RESULT_HEAD", "ERROR_HEAD", "READY_HEAD",
-    "frame_header", "encode", "decode", "loads",
+    "frame_header", "encode", "decode", "loads", "Reducers",
 ]
 
 # Message kinds (first payload byte).
@@ -80,6 +87,49 @@ def frame_header(size: int) -> bytes:
     return _LONG_FRAME.pack(_LONG_MARK, size)
 
 
+def _in_band(buffer: pickle.PickleBuffer, big: list[pickle.PickleBuffer]) -> bool:
+    """buffer_callback: False (out of band, appended to ``big``) for large buffers."""
+    try:
+        with buffer.raw() as raw:
+            size = raw.nbytes
+    except BufferError:
+        return True
+    if size < buffers.THRESHOLD:
+        return True
+    big.append(buffer)
+    return False
+
+
+class Reducers:
+    """Reducers a Pool subclass asked for, ``{type: reduce(obj) -> (callable, args)}``
+    (as in ``copyreg``), applied over the dispatch table every message uses.
+
+    Pickled (to reach a spawned worker) as its mapping alone.
+    """
+
+    __slots__ = ("extra", "_base", "_size", "_table")
+
+    def __init__(self, extra: Mapping[type, Callable[[Any], Any]]) -> None:
+        self.extra = dict(extra)
+        self._base: dict[Any, Any] | None = None
+        self._size = -1
+        self._table: dict[Any, Any] = {}
+
+    def table(self, base: dict[Any, Any]) -> dict[Any, Any]:
+        """``base`` (a pickler's dispatch table) with the extra reducers on top."""
+        if base is not self._base or len(base) != self._size:
+            self._table = {**base, **self.extra}
+            self._base, self._size = base, len(base)
+        return self._table
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Reducers, (self.extra,)
+
+    def __repr__(self) -> str:
+        names = ", ".join(getattr(t, "__qualname__", repr(t)) for t in self.extra)
+        return f"<Reducers for {names or 'nothing'}>"
+
+
 class _Encoder(threading.local):
     """Reusable picklers, one set per thread (a fresh one after any failure)."""
 
@@ -91,18 +141,7 @@ class _Encoder(threading.local):
         self.big: list[pickle.PickleBuffer] = []
 
     def _collect(self, buffer: pickle.PickleBuffer) -> bool:
-        """buffer_callback: False (out of band) for large contiguous buffers."""
-        if not self.oob:
-            return True
-        try:
-            with buffer.raw() as raw:
-                size = raw.nbytes
-        except BufferError:
-            return True
-        if size < buffers.THRESHOLD:
-            return True
-        self.big.append(buffer)
-        return False
+        return True if not self.oob else _in_band(buffer, self.big)
 
     def dumps(self, obj: Any, oob: bool, strict: bool) -> tuple[bytes, list[pickle.PickleBuffer]]:
         if self.busy:  # re-entered from a __reduce__: use a private pickler
@@ -135,18 +174,36 @@ class _Encoder(threading.local):
             self.busy = False
 
 
+def _dumps_with(obj: Any, oob: bool, strict: bool,
+                reducers: Reducers) -> tuple[bytes, list[pickle.PickleBuffer]]:
+    """Pickle with a Pool subclass's reducers: a fresh pickler each time."""
+    big: list[pickle.PickleBuffer] = []
+    buf = io.BytesIO()
+    cls = _pickler.ReferencePickler if strict else _pickler.Pickler
+    pickler = cls(buf, buffer_callback=(lambda b: _in_band(b, big)) if oob else None)
+    base = getattr(pickler, "dispatch_table", None)
+    pickler.dispatch_table = reducers.table(copyreg.dispatch_table if base is None else base)
+    pickler.dump(obj)
+    return buf.getvalue(), big
+
+
 _encoder = _Encoder()
 
 
-def encode(obj: Any, oob: bool = True, strict: bool = False) -> tuple[int, list[bytes], list[str]]:
+def encode(obj: Any, oob: bool = True, strict: bool = False,
+           reducers: Reducers | None = None) -> tuple[int, list[bytes], list[str]]:
     """Pickle ``obj`` for another process: ``(flags, parts, segment names)``.
 
     ``parts`` concatenated are the payload. Large buffers go to shared memory
     (``OOB`` in flags, names returned so the caller can remove them if the message
     is never delivered). ``strict``: functions by reference only (see
-    ``_pickler.ReferencePickler``).
+    ``_pickler.ReferencePickler``). ``reducers``: a Pool subclass's own.
     """
-    data, big = _encoder.dumps(obj, oob and buffers.AVAILABLE, strict)
+    oob = oob and buffers.AVAILABLE
+    if reducers is None:
+        data, big = _encoder.dumps(obj, oob, strict)
+    else:
+        data, big = _dumps_with(obj, oob, strict, reducers)
     if not big:
         return 0, [data], []
     names: list[str] = []

@@ -13,6 +13,10 @@ Functions are pickled once per pool (``FunctionTable``) and, when they are refer
 to by name, once per process (``function_blob``): the bytes of ``mod.f`` never
 change, while a lambda or a closure is pickled again for every call.
 
+A pool whose class asked for its own forward reducers (``codec.Reducers``) pickles
+functions and arguments with them: joblib sends its arrays inside the function (a
+batch of calls), so both must go through the subclass's reducers.
+
 ``decode`` turns an answer frame back into ``(ok, value)``, with the result
 unpickled, or the exception rebuilt with the worker's traceback as its cause.
 """
@@ -56,8 +60,10 @@ def _by_reference(func: Any) -> bool:
     return obj is func
 
 
-def function_blob(func: Any) -> bytes:
+def function_blob(func: Any, reducers: codec.Reducers | None = None) -> bytes:
     """The pickled function (cached for functions pickled by reference)."""
+    if reducers is not None:
+        return codec.encode(func, oob=False, reducers=reducers)[1][0]
     try:
         blob = _blobs.get(func)
         cacheable = True
@@ -76,11 +82,12 @@ class FunctionTable:
 
     LIMIT = 4096  # distinct functions remembered (ids are never reused)
 
-    def __init__(self) -> None:
+    def __init__(self, reducers: codec.Reducers | None = None) -> None:
         self._known: dict[bytes, tuple[int, list[bytes]]] = {}
+        self._reducers = reducers
 
     def lookup(self, func: Any) -> tuple[int, list[bytes]]:
-        blob = function_blob(func)
+        blob = function_blob(func, self._reducers)
         known = self._known.get(blob)
         if known is None:
             if len(self._known) >= self.LIMIT:
@@ -119,9 +126,10 @@ class Envelope:
         return self
 
 
-def encode(task: Task, fid: int, func_frame: list[bytes]) -> Envelope:
+def encode(task: Task, fid: int, func_frame: list[bytes],
+           reducers: codec.Reducers | None = None) -> Envelope:
     """Pickle the task's arguments (raises if they cannot be pickled)."""
-    flags, parts, names = codec.encode(task.payload)
+    flags, parts, names = codec.encode(task.payload, reducers=reducers)
     task.payload = None  # the arguments are not kept alive by the pool
     if task.timeout is not None:
         flags |= codec.TIMED

@@ -13,6 +13,15 @@ Data flow::
                  task.job._deliver(index, ok, value, count)  -> results, callbacks,
                                                                 progress, Window room
 
+A subclass's pickling (the stdlib's ``_setup_queues`` hook): the stdlib's Pool sends
+everything through two shared queues made by ``_setup_queues``, so a subclass that
+overrides it (joblib's MemmappingPool: queues whose pickler turns large numpy arrays
+into memmap references) controls how tasks and results are pickled. mproc sends over
+per-worker pipes instead; to keep the meaning, ``__init__`` calls an overriding
+``_setup_queues`` and hands the reducers its queues carry (``_reducers``) to the
+backend: the in-queue's pickle what the parent sends, the out-queue's what the
+workers send back. See ``Pool._setup_queues``.
+
 Beyond the stdlib: ``timeout=`` per task (TaskTimeoutError, the worker killed and
 replaced), ``progress=`` (a tqdm bar or a callable), ``buffersize=`` and a bounded
 window for the lazy inputs of imap, a Ctrl-C during a wait terminates the pool, and
@@ -25,6 +34,7 @@ import functools
 import threading
 import warnings
 import weakref
+from collections.abc import Mapping
 
 from .._runtime.finalize import Finalize
 from .._runtime.state import STATE
@@ -38,10 +48,10 @@ from .tasks import DEFAULT_WINDOW_CHUNKS, Feeder, Window, cut, default_chunksize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
     from typing import Any
 
-    from .backend import Backend
+    from .backend import Backend, ReducerMap, Reducers
 
 __all__ = ["Pool", "ThreadPool", "INIT", "RUN", "CLOSE", "TERMINATE"]
 
@@ -68,12 +78,38 @@ def _feeder_exit(pool_ref: weakref.ref[Pool]) -> None:
         pool._feeder_done()
 
 
-def _shutdown(backend: Backend, iterators: weakref.WeakSet[Any]) -> None:
+def _shutdown(backend: Backend, iterators: weakref.WeakSet[Any],
+              queues: tuple[Any, ...] = ()) -> None:
     """Finalizer: the pool object is gone or the interpreter exits."""
     for iterator in list(iterators):
         if iterator._window is not None:
             iterator._window.stop()
-    backend.terminate()
+    try:
+        backend.terminate()
+    finally:
+        _close_queues(queues)
+
+
+def _queue_reducers(queue: Any) -> ReducerMap | None:
+    """The reducers a subclass's queue pickles with (joblib: ``_reducers``), if any."""
+    reducers = getattr(queue, "_reducers", None)
+    if not reducers:
+        return None
+    if not isinstance(reducers, Mapping):
+        raise TypeError(f"{type(queue).__qualname__}._reducers must be a mapping "
+                        f"{{type: reduce}}, not {type(reducers).__qualname__}")
+    return reducers
+
+
+def _close_queues(queues: tuple[Any, ...]) -> None:
+    """Close the pipes of queues a subclass made, which nothing reads or writes."""
+    for queue in queues:
+        for name in ("_reader", "_writer"):
+            conn = getattr(queue, name, None)
+            try:
+                conn.close()  # type: ignore[union-attr]
+            except Exception:
+                pass
 
 
 class Pool:
@@ -109,12 +145,52 @@ class Pool:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._processes = processes
-        self._backend = _backend.load(name)(processes, initializer, tuple(initargs),
-                                            maxtasksperchild, context)
-        self._backend.start()
+        options: dict[str, Reducers] = {}
+        queues: tuple[Any, ...] = ()
+        if type(self)._setup_queues is not Pool._setup_queues:  # once per pool, not per task
+            queues, options["reducers"] = self._subclass_pickling()
+        try:
+            self._backend = _backend.load(name)(processes, initializer, tuple(initargs),
+                                                maxtasksperchild, context, **options)
+            self._backend.start()
+        except BaseException:
+            _close_queues(queues)
+            raise
         self._state = RUN
-        self._terminate = Finalize(self, _shutdown, args=(self._backend, self._iterators),
+        self._terminate = Finalize(self, _shutdown,
+                                   args=(self._backend, self._iterators, queues),
                                    exitpriority=15)
+
+    def _setup_queues(self) -> None:
+        """The stdlib's hook that makes the pool's queues; here, the place a subclass
+        says how tasks and results are pickled.
+
+        The stdlib's Pool sends every task through ``self._inqueue`` and every result
+        through ``self._outqueue``, both made here, so a subclass that overrides this
+        decides how they are pickled; joblib's MemmappingPool does, to turn large numpy
+        arrays into memmaps of a shared file (writes in a worker reach the parent).
+        mproc's Pool has no shared queues (each worker has its own pipes, which is how
+        a dead worker fails only its own task), so this base version makes nothing.
+        When a subclass overrides it, ``__init__`` calls the override once and uses the
+        reducers its queues carry (``_reducers``, a ``{type: reduce}`` mapping, as
+        joblib's ``CustomizablePicklingQueue`` has): the in-queue's for the functions
+        and arguments the parent sends, the out-queue's for the results a worker sends
+        back (shipped to each worker when it starts). ``_quick_put``/``_quick_get``
+        and the queues' pipes are never used; the pipes are closed with the pool.
+        """
+
+    def _subclass_pickling(self) -> tuple[tuple[Any, ...], Reducers]:
+        """Call the subclass's ``_setup_queues``: its queues and their reducers."""
+        self._setup_queues()
+        inqueue = getattr(self, "_inqueue", None)
+        outqueue = getattr(self, "_outqueue", None)
+        queues = tuple(q for q in (inqueue, outqueue) if q is not None)
+        try:
+            reducers = (_queue_reducers(inqueue), _queue_reducers(outqueue))
+        except BaseException:
+            _close_queues(queues)
+            raise
+        return queues, reducers
 
     # -- the stdlib's private surface, which tests and tools reach ------------------
 

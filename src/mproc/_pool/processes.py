@@ -24,6 +24,10 @@ worker directly when the supervisor sleeps (no thread hop between ``apply_async`
 and the worker); while the supervisor is awake it leaves its frames for the
 supervisor's next flush, so a burst of submissions costs one write per worker.
 
+A Pool subclass's reducers (``front``, ``Pool._setup_queues``) pickle the functions
+and arguments at submit time (forward) and the results in the workers (backward,
+given to each worker when it starts); nothing else about the transport changes.
+
 Workers that die before they are ready (a crashing initializer, an unguarded main
 module under spawn) are counted; after a few in a row the pool is *broken*: every
 waiting task and every later call fails with a StartupError that says why.
@@ -40,6 +44,7 @@ import time
 from .._runtime import log
 from ..errors import PoolTerminatedError, StartupError
 from .backend import Backend
+from .codec import Reducers
 from .envelopes import Envelope, FunctionTable, decode, discard_segments, encode
 from .remote import describe_exception
 from .supervisor import (
@@ -84,8 +89,13 @@ class ProcessBackend(Supervision, Backend):
     kind = "processes"
 
     def __init__(self, size: int, initializer: Any, initargs: Any, maxtasksperchild: int | None,
-                 context: Any) -> None:
-        super().__init__(size, initializer, initargs, maxtasksperchild, context)
+                 context: Any, *, reducers: Any = None) -> None:
+        super().__init__(size, initializer, initargs, maxtasksperchild, context,
+                         reducers=reducers)
+        forward, backward = reducers or (None, None)
+        # A Pool subclass's pickling: forward here, backward in every worker.
+        self._forward = Reducers(forward) if forward else None
+        self._backward = Reducers(backward) if backward else None
         self._lock = threading.Lock()
         self._state = RUN
         self._workers: list[WorkerHandle] = []
@@ -99,7 +109,7 @@ class ProcessBackend(Supervision, Backend):
         self._dirty = True  # the poller must be rebuilt
         self._window = WINDOW_MIN
         self._service: float | None = None  # smoothed seconds per task
-        self._functions = FunctionTable()
+        self._functions = FunctionTable(self._forward)
         self._startup_failures = 0
         self._startup_limit = max(3, size + 2)
         self._kill_at: float | None = None
@@ -137,7 +147,7 @@ class ProcessBackend(Supervision, Backend):
             for handle in [*self._workers, *starting]:
                 close_fds.extend(handle.parent_fds())
         return WorkerHandle.spawn(self.context, 0, self.initializer, self.initargs,
-                                  self.maxtasksperchild, close_fds)
+                                  self.maxtasksperchild, close_fds, self._backward)
 
     def _adopt(self, handle: WorkerHandle) -> None:
         handle.activate()
@@ -186,7 +196,7 @@ class ProcessBackend(Supervision, Backend):
                 if task.func is not func:
                     fid, func_frame = self._functions.lookup(task.func)
                     func = task.func
-                envelopes.append(encode(task, fid, func_frame))
+                envelopes.append(encode(task, fid, func_frame, self._forward))
             except Exception as exc:
                 failed.append((task, exc))
                 continue

@@ -51,8 +51,10 @@ class ThreadBackend(Backend):
     kind = "threads"
 
     def __init__(self, size: int, initializer: Any, initargs: Any, maxtasksperchild: int | None,
-                 context: Any) -> None:
-        super().__init__(size, initializer, initargs, maxtasksperchild, context)
+                 context: Any, *, reducers: Any = None) -> None:
+        # reducers: nothing is pickled between threads
+        super().__init__(size, initializer, initargs, maxtasksperchild, context,
+                         reducers=reducers)
         self._cond = threading.Condition(threading.Lock())
         self._queue: collections.deque[Task] = collections.deque()
         self._threads: list[threading.Thread] = []

@@ -10,7 +10,8 @@ process dies:
 * the function or the arguments fail to unpickle -> ERROR (phase FUNC / ARGS);
 * the function raises anything, even SystemExit or KeyboardInterrupt -> ERROR;
 * the result fails to pickle -> ERROR carrying a ``MaybeEncodingError``;
-* otherwise -> OK with the pickled result.
+* otherwise -> OK with the pickled result (with the reducers the pool's class asked
+  for, if any: its "backward" reducers, given in the worker's start-up arguments).
 
 Each answer is written before the next task is read, so when a worker dies the
 parent knows which task it was running: the oldest one without an answer.
@@ -62,8 +63,9 @@ def _write_frame(fd: int, parts: list[Any]) -> None:
 class _Answers:
     """Frames from the worker to the parent."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, reducers: codec.Reducers | None = None) -> None:
         self.fd = fd
+        self.reducers = reducers
 
     def ready(self) -> None:
         _write_frame(self.fd, [codec.READY_HEAD.pack(codec.READY, os.getpid())])
@@ -73,7 +75,7 @@ class _Answers:
 
     def ok(self, tid: int, value: Any) -> None:
         try:
-            flags, parts, names = codec.encode(value, strict=True)
+            flags, parts, names = codec.encode(value, strict=True, reducers=self.reducers)
         except Exception as exc:
             from ..errors import MaybeEncodingError
 
@@ -155,8 +157,9 @@ class _Blob:
 
 
 def run_worker(tasks: Connection, results: Connection, initializer: Callable[..., Any] | None,
-               initargs: Iterable[Any], maxtasks: int | None, close_fds: Iterable[int] = ()) -> None:
-    """Process target of every pool worker."""
+               initargs: Iterable[Any], maxtasks: int | None, close_fds: Iterable[int] = (),
+               reducers: codec.Reducers | None = None) -> None:
+    """Process target of every pool worker (``reducers``: for the results)."""
     for fd in close_fds:  # the parent's ends of other workers' pipes (fork only)
         try:
             os.close(fd)
@@ -166,7 +169,7 @@ def run_worker(tasks: Connection, results: Connection, initializer: Callable[...
         os.setpgid(0, 0)
     except OSError:
         pass
-    answers = _Answers(results.fileno())
+    answers = _Answers(results.fileno(), reducers)
     try:
         if initializer is not None:
             try:

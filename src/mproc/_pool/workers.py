@@ -80,13 +80,17 @@ class WorkerHandle:
 
     @classmethod
     def spawn(cls, context: Any, name_index: int, initializer: Any, initargs: Any,
-              maxtasks: int | None, close_fds: list[int]) -> WorkerHandle:
-        """Create the pipes and start the process (raises if it cannot start)."""
+              maxtasks: int | None, close_fds: list[int],
+              reducers: codec.Reducers | None = None) -> WorkerHandle:
+        """Create the pipes and start the process (raises if it cannot start).
+
+        ``reducers``: what the worker pickles its results with (a Pool subclass's).
+        """
         task_r, task_w = Pipe(duplex=False)
         result_r, result_w = Pipe(duplex=False)
         try:
             proc = context.Process(target=run_worker, daemon=True, args=(
-                task_r, result_w, initializer, tuple(initargs), maxtasks, close_fds))
+                task_r, result_w, initializer, tuple(initargs), maxtasks, close_fds, reducers))
             name = getattr(proc, "name", None)
             if isinstance(name, str):
                 proc.name = name.replace("Process", "PoolWorker")
