@@ -94,6 +94,7 @@ def test_tqdm_process_map(method: str, mode: str) -> None:
     report = run_program("tqdm_process_map.py", method, mode, mode=mode)
     assert report["sum"] == sum(x * x for x in range(200))
     assert report["in_children"] is True
+    assert report["killed"] == "BrokenProcessPool"
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

@@ -1,5 +1,6 @@
 """Spawn-related helpers (stdlib ``multiprocessing.spawn``)."""
 
+from . import util  # the stdlib's package has these after this import
 from ._launch.prep import collect as _collect
 from ._launch.prep import import_main as _import_main
 from ._launch.spawn import get_executable, set_executable

@@ -152,3 +152,42 @@ def test_shim_dir_sweeps_dirs_of_dead_creators(tmp_path: Path) -> None:
         print(os.path.exists({str(stale)!r}), os.path.basename(shim).startswith(f"mproc-alias-{{os.getpid()}}-"))
     """)
     assert out == "False True"
+
+
+_SUBMODULES = ("", "connection", "context", "dummy", "dummy.connection", "forkserver", "heap",
+               "managers", "pool", "popen_fork", "popen_forkserver", "popen_spawn_posix",
+               "process", "queues", "reduction", "resource_sharer", "resource_tracker",
+               "shared_memory", "sharedctypes", "spawn", "synchronize", "util")
+
+
+def _package_attributes(package: str) -> dict[str, set[str]]:
+    """Per submodule: the package's public submodule attributes after importing it."""
+    code = f"""
+        import importlib, json, subprocess, sys
+        probe = (
+            "import importlib, sys, types; p, s = sys.argv[1], sys.argv[2];"
+            "importlib.import_module(p + ('.' + s if s else ''));"
+            "print(sorted(k for k, v in vars(sys.modules[p]).items()"
+            " if isinstance(v, types.ModuleType) and v.__name__.startswith(p + '.')"
+            " and not k.startswith('_')))")
+        out = {{}}
+        for sub in {_SUBMODULES!r}:
+            line = subprocess.run([sys.executable, "-c", probe, {package!r}, sub],
+                                  capture_output=True, text=True, check=True).stdout
+            out[sub] = eval(line)
+        print(json.dumps(out))
+    """
+    import json
+
+    return {k: set(v) for k, v in json.loads(_python(code)).items()}
+
+
+def test_import_side_effects_match_the_stdlib() -> None:
+    """After ``import multiprocessing.X`` the stdlib's package has some submodules as
+    attributes (``multiprocessing.util`` after ``import multiprocessing.queues``);
+    code reads them that way (CPython's concurrent.futures tests do), so mproc's
+    package has at least the same ones after the same import."""
+    stdlib, ours = _package_attributes("multiprocessing"), _package_attributes("mproc")
+    missing = {sub or "<package>": sorted(stdlib[sub] - ours[sub])
+               for sub in _SUBMODULES if stdlib[sub] - ours[sub]}
+    assert not missing, missing

@@ -11,7 +11,9 @@ on the stdlib too (a fork-context lock cannot reach a spawn child, on either).
 import json
 import multiprocessing
 import os
+import signal
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 from tqdm.contrib.concurrent import process_map
 
@@ -22,6 +24,12 @@ def square(x):
 
 def pid_of(_):
     return os.getpid()
+
+
+def kill_self(x):
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
 
 
 def main():
@@ -37,8 +45,13 @@ def main():
         squares = process_map(square, range(200), max_workers=2, chunksize=20,
                               mp_context=ctx, file=devnull)
         pids = process_map(pid_of, range(20), max_workers=2, mp_context=ctx, file=devnull)
+        try:
+            process_map(kill_self, range(8), max_workers=2, mp_context=ctx, file=devnull)
+            killed = "no error"
+        except BrokenProcessPool as exc:
+            killed = type(exc).__name__
     print(json.dumps({"multiprocessing": multiprocessing.__name__, "sum": sum(squares),
-                      "in_children": os.getpid() not in pids}), flush=True)
+                      "in_children": os.getpid() not in pids, "killed": killed}), flush=True)
 
 
 if __name__ == "__main__":
