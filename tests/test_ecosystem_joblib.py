@@ -223,3 +223,49 @@ def test_stdlib_shaped_queue_subclasses_get_the_classic_base(tmp_path: Path) -> 
     got = _run(tmp_path, CLASSES)
     assert got == dict.fromkeys(("loky_queue", "loky_safe_queue", "loky_simple",
                                  "still_mproc", "cf_untouched"), True)
+
+
+WITH_CONTEXT = """
+    import json, os, signal, sys
+    import numpy as np
+    import mproc
+    import multiprocessing
+    from joblib import Parallel, delayed, parallel_config
+
+    def total(a):
+        return float(a.sum()), type(a).__name__, os.getpid()
+
+    def die(x):
+        if x == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+    if __name__ == "__main__":
+        ctx = mproc.get_context(sys.argv[1])
+        big = np.ones(300_000)
+        with parallel_config(backend="multiprocessing", n_jobs=2, context=ctx, max_nbytes="1M"):
+            out = Parallel()(delayed(total)(big) for _ in range(4))
+            try:
+                Parallel(timeout=5)(delayed(die)(i) for i in range(4))
+                killed = "no error"
+            except Exception as exc:
+                killed = type(exc).__name__
+        print(json.dumps({"main": multiprocessing.__name__,
+                          "sums": sorted({s for s, _, _ in out}),
+                          "types": sorted({t for _, t, _ in out}),
+                          "in_parent": os.getpid() in {p for *_, p in out},
+                          "killed": killed}))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_backend_with_an_mproc_context(tmp_path: Path, method: str) -> None:
+    """Without ``run``: joblib's Pool (the stdlib's) on an mproc context, large arrays
+    memmapped, a killed worker reported by mproc's own error."""
+    pytest.importorskip("numpy")
+    got = _run(tmp_path, WITH_CONTEXT, method, mproc=False)
+    # The Pool here is the stdlib's, on mproc's processes: it never hears of the task
+    # its killed worker held, so Parallel(timeout=) ends the wait, as on the stdlib
+    # alone (under `run` the Pool is mproc's and fails the task at once).
+    assert got == {"main": "multiprocessing", "sums": [300000.0], "types": ["memmap"],
+                   "in_parent": False, "killed": "TimeoutError"}
