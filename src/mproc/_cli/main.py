@@ -18,9 +18,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _prog() -> str:
+    """``mproc`` when run as the console script, else ``python -m mproc``."""
+    import os
+
+    return "mproc" if os.path.basename(sys.argv[0]) == "mproc" else "python -m mproc"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"mproc {__version__} (Python {sys.version.split()[0]}, {sys.executable})"
+
+
 def _parser() -> _Parser:
-    parser = _Parser(prog="python -m mproc",
+    parser = _Parser(prog=_prog(),
                      description="mproc: a drop-in, from-scratch multiprocessing.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser(
         "run", help="run an unmodified multiprocessing program on mproc",

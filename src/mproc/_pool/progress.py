@@ -1,7 +1,7 @@
 """Progress reporting for map, starmap, imap and imap_unordered.
 
 ``progress=True`` draws a tqdm bar (tqdm is an optional extra: ``pip install
-mproc[progress]``); a callable is called as ``progress(done, total)`` after each
+pymproc[progress]``); a callable is called as ``progress(done, total)`` after each
 finished chunk, with ``total`` None while a lazy input's length is unknown. Both are
 updated from the thread that delivers results (the pool's supervisor), so a
 callable must be quick and thread-safe. A callable that raises is reported once on
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Progress", "make_progress", "INSTALL_HINT"]
 
-INSTALL_HINT = "pip install mproc[progress]"
+INSTALL_HINT = "pip install pymproc[progress]"
 
 
 class Progress:
