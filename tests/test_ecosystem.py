@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import START_METHODS
+from tests.ecosystem.sessions import run_in_session
 
 PROGRAMS = Path(__file__).resolve().parent / "ecosystem" / "programs"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,21 +43,11 @@ def run_program(name: str, *args: str, mode: str, allow_in_stderr: tuple[str, ..
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT / "src"), str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env.pop("MPROC_ALIAS_MULTIPROCESSING", None)
-    proc = subprocess.Popen([*prefix, script, *args], cwd=REPO_ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+    done = run_in_session([*prefix, script, *args], timeout=TIMEOUT, cwd=REPO_ROOT, env=env)
+    out, err = done.stdout, done.stderr
+    if done.returncode is None:
         pytest.fail(f"{name} {args} ({mode}) did not finish in {TIMEOUT}s:\n{err[-4000:]}")
-    finally:
-        try:  # whatever the program left running in its session
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == 0, f"exit status {proc.returncode}:\n{err[-4000:]}"
+    assert done.returncode == 0, f"exit status {done.returncode}:\n{err[-4000:]}"
     lines = [line for line in err.splitlines()
              if not any(allowed in line for allowed in allow_in_stderr)]
     bad = [line for line in lines if any(sign in line for sign in _BAD_STDERR)]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.ecosystem.sessions import run_in_session
 
 pytest.importorskip("joblib")
 
@@ -33,21 +33,11 @@ def _run(tmp_path: Path, source: str, *args: str, mproc: bool = True,
     env.pop("MPROC_ALIAS_MULTIPROCESSING", None)
     env["PYTHONPATH"] = SRC + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cmd = [sys.executable, *(["-m", "mproc", "run"] if mproc else []), str(script), *args]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+    done = run_in_session(cmd, timeout=timeout, cwd=tmp_path, env=env)
+    out, err = done.stdout, done.stderr
+    if done.returncode is None:
         pytest.fail(f"timed out after {timeout}s\nstdout:\n{out}\nstderr:\n{err}")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # workers or trackers left behind
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{out}\nstderr:\n{err}"
     lines = out.strip().splitlines()
     assert lines, f"no output\nstderr:\n{err}"
     return json.loads(lines[-1])  # type: ignore[no-any-return]

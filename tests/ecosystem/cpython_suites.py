@@ -23,13 +23,11 @@ import argparse
 import importlib.util
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tests.conformance import runner
+from tests.ecosystem.sessions import alias_environment, run_in_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("test_concurrent_futures", "test_multiprocessing_main_handling")
@@ -59,20 +57,9 @@ def shipped(suite: str) -> bool:
 
 
 def _environment(tmp: str, stdlib: bool) -> tuple[str, dict[str, str]]:
-    env = dict(os.environ)
-    env.pop(runner.ALIAS_ENV, None)
-    paths = [str(REPO_ROOT)]
-    if stdlib:
-        python = sys.executable
-    else:
-        from mproc import _alias
-
-        root = runner._mproc_root()
-        paths = [_alias.shim_dir(), root, *paths]
-        env[_alias.ALIAS_ENV] = "1"
-        python = runner._alias_python(tmp, root)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    python, env = alias_environment(tmp, stdlib)
+    # the suites import test helpers by name from the repository (tests.conformance)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(REPO_ROOT)]))
     return python, env
 
 
@@ -83,22 +70,11 @@ def run_suite(suite: str, stdlib: bool = False) -> tuple[bool, str]:
         cmd = [python, "-m", "test", suite, "-v", "--timeout", "300"]
         for pattern in EXCUSED.get(suite, {}):
             cmd += ["-i", pattern]
-        proc = subprocess.Popen(
-            cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
-        try:
-            output, _ = proc.communicate(timeout=HARD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-            return False, output + f"\n[{suite} exceeded {HARD_TIMEOUT}s and was killed]"
-        finally:
-            try:  # whatever the suite left behind in its session
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    ok = proc.returncode == 0 and re.search(r"Result: SUCCESS", output) is not None
+        done = run_in_session(cmd, timeout=HARD_TIMEOUT, cwd=tmp, env=env, merge_stderr=True)
+    output = done.stdout
+    if done.returncode is None:
+        return False, output + f"\n[{suite} exceeded {HARD_TIMEOUT}s and was killed]"
+    ok = done.returncode == 0 and re.search(r"Result: SUCCESS", output) is not None
     ok = ok and not any(sign in output for sign in _BAD_SIGNS)
     return ok, output
 

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tests.conformance import runner
+from tests.ecosystem.sessions import alias_environment, run_in_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("test_parallel", "test_memmapping")
@@ -35,48 +32,21 @@ HARD_TIMEOUT = 3600  # seconds per module and target
 _COUNT = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?|warnings?|deselected)")
 
 
-def _environment(tmp: str, stdlib: bool) -> tuple[str, dict[str, str]]:
-    env = dict(os.environ)
-    env.pop(runner.ALIAS_ENV, None)
-    if stdlib:
-        return sys.executable, env
-    from mproc import _alias
-
-    root = runner._mproc_root()
-    env[_alias.ALIAS_ENV] = "1"
-    paths = [_alias.shim_dir(), root]
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
-    return runner._alias_python(tmp, root), env
-
-
 def run_module(module: str, stdlib: bool, stop_first: bool = True,
                keyword: str | None = None) -> tuple[int, str]:
     """Run one joblib test module; (pytest's exit status, its output)."""
     with tempfile.TemporaryDirectory(prefix="mproc-joblib-suite-") as tmp:
-        python, env = _environment(tmp, stdlib)
+        python, env = alias_environment(tmp, stdlib)
         cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE",
                "--pyargs", f"joblib.test.{module}"]
         if stop_first:
             cmd.insert(3, "-x")
         if keyword:
             cmd += ["-k", keyword]
-        proc = subprocess.Popen(
-            cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
-        try:
-            output, _ = proc.communicate(timeout=HARD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-            return -9, output + f"\n[{module} exceeded {HARD_TIMEOUT}s and was killed]"
-        finally:
-            try:  # whatever the suite left behind in its session
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return proc.returncode, output
+        done = run_in_session(cmd, timeout=HARD_TIMEOUT, cwd=tmp, env=env, merge_stderr=True)
+    if done.returncode is None:
+        return -9, done.stdout + f"\n[{module} exceeded {HARD_TIMEOUT}s and was killed]"
+    return done.returncode, done.stdout
 
 
 def counts(output: str) -> dict[str, int]:
