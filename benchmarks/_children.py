@@ -38,24 +38,6 @@ def echo(conn, cpu=None):
     conn.close()
 
 
-def send_bytes_stream(conn, size, count, cpu=None):
-    """Wait for a go signal, then send ``count`` payloads of ``size`` bytes.
-
-    The payload is allocated before the go signal so that the parent's timed
-    region only covers transfer.  After the stream, wait for the parent's
-    acknowledgement so that the child's exit is not part of the measurement.
-    ``cpu``: pin the sending thread to that CPU first.
-    """
-    pin_to_cpu(cpu)
-    payload = b"x" * size
-    conn.recv_bytes()  # go
-    send_bytes = conn.send_bytes
-    for _ in range(count):
-        send_bytes(payload)
-    conn.recv_bytes()  # done
-    conn.close()
-
-
 def dict_proxy_calls(proxy, n, conn):
     """Set and get ``n`` keys through a manager dict proxy; report elapsed seconds."""
     import time
@@ -104,6 +86,7 @@ def make_and_put(q, n, size, kind):
 
 
 def hammer_lock(lock, n, go):
+    """``with lock: pass``, n times, after ``go`` is set."""
     go.wait()
     for _ in range(n):
         with lock:
@@ -116,3 +99,51 @@ def square(x):
 
 def identity(x):
     return x
+
+
+def hammer_lock_explicit(lock, n, go):
+    """``lock.acquire(); lock.release()``, n times, after ``go`` is set."""
+    go.wait()
+    acquire, release = lock.acquire, lock.release
+    for _ in range(n):
+        acquire()
+        release()
+
+
+def increment_value(value, n, go):
+    """``with value.get_lock(): value.value += 1``, n times."""
+    go.wait()
+    lock = value.get_lock()
+    for _ in range(n):
+        with lock:
+            value.value += 1
+
+
+def increment_array(array, n, go):
+    """``with array.get_lock(): array[0] += 1``, n times."""
+    go.wait()
+    lock = array.get_lock()
+    for _ in range(n):
+        with lock:
+            array[0] += 1
+
+
+def stream(conn, kind, payload, count, cpu=None):
+    """Send ``payload`` ``count`` times: with ``send_bytes``, or ``send`` for kind "obj".
+
+    The parent's timed region starts after warm-up messages, so the child's
+    start-up is never timed.  ``cpu``: pin the sending thread to that CPU first.
+    """
+    pin_to_cpu(cpu)
+    send = conn.send_bytes if kind == "bytes" else conn.send
+    for _ in range(count):
+        send(payload)
+    conn.close()
+
+
+def get_task_done(q, n):
+    """Get n items from a JoinableQueue, calling task_done() after each."""
+    get, task_done = q.get, q.task_done
+    for _ in range(n):
+        get()
+        task_done()

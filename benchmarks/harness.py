@@ -458,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for wl in registry.values():
             direction = "" if wl.higher_is_better else ", lower is better"
-            print(f"{wl.name:<28} target >={wl.target:.2f}x  [{wl.unit}{direction}]  params={wl.params}")
+            print(f"{wl.name:<36} target >={wl.target:.2f}x  [{wl.unit}{direction}]  params={wl.params}")
             if wl.description:
-                print(f"{'':<28} {wl.description}")
+                print(f"{'':<36} {wl.description}")
         return 0
     if not selected:
         print(f"no workload matches {args.patterns}; see --list", file=sys.stderr)
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                     msg = "ERROR: " + err.splitlines()[-1]
                 if res.get("stray_processes"):
                     msg += f"  [killed {len(res['stray_processes'])} stray process(es)]"
-                print(f"  {wl.name:<26} {labels[i]:<18} run {rep + 1}/{repeat}: {msg}",
+                print(f"  {wl.name:<36} {labels[i]:<18} run {rep + 1}/{repeat}: {msg}",
                       file=sys.stderr, flush=True)
 
         for slot in per_lib:

@@ -1,4 +1,4 @@
-"""Manager workloads: proxy call rate from a child process."""
+"""Manager workloads: dict proxy get/set rate from a child process."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from benchmarks import _children
 from benchmarks.harness import Measurement, workload
 
 
-@workload("manager.dict_proxy", target=1.5, unit="calls/s", params={"n": 5000},
+@workload("manager.dict_proxy", target=3.0, unit="calls/s", params={"n": 5000},
           quick={"n": 200})
 def manager_dict_proxy(mp, n: int) -> Measurement:
     """A child process does n __setitem__ + n __getitem__ on a Manager().dict() proxy."""

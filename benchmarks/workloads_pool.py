@@ -59,7 +59,7 @@ def pool_numpy_200mb(mp, n: int) -> Measurement:
     try:
         import numpy
     except ImportError:
-        raise Skip("numpy is not installed (pip install mproc[bench])") from None
+        raise Skip("numpy is not installed (pip install pymproc[bench])") from None
     array = numpy.ones(200 * 1000 * 1000, dtype=numpy.uint8)
     with _warm_pool(mp) as pool:
         t0 = time.perf_counter()

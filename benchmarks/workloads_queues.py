@@ -1,4 +1,4 @@
-"""Queue and lock workloads."""
+"""Queue workloads: Queue, SimpleQueue and JoinableQueue."""
 
 from __future__ import annotations
 
@@ -79,33 +79,47 @@ def queue_numpy_10mb(mp, n: int) -> Measurement:
     try:
         import numpy  # noqa: F401
     except ImportError:
-        raise Skip("numpy is not installed (pip install mproc[bench])") from None
+        raise Skip("numpy is not installed (pip install pymproc[bench])") from None
     return _big(mp, n, "numpy")
 
 
-@workload("lock.uncontended", target=1.0, unit="ops/s", params={"n": 500000},
-          quick={"n": 1000})
-def lock_uncontended(mp, n: int) -> Measurement:
-    """`with lock:` n times in one process."""
-    lock = mp.Lock()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        with lock:
-            pass
-    return Measurement(units=n, seconds=time.perf_counter() - t0)
-
-
-@workload("lock.contended", target=1.0, unit="ops/s", params={"n": 100000},
-          quick={"n": 1000})
-def lock_contended(mp, n: int) -> Measurement:
-    """Two processes each do `with lock:` n times."""
+@workload("simplequeue.small_1p1c", target=1.5, unit="msg/s", params={"n": 50000},
+          quick={"n": 500})
+def simplequeue_small_1p1c(mp, n: int) -> Measurement:
+    """SimpleQueue: one producer process puts n small tuples; the parent gets them."""
     ctx = mp.get_context("fork")
-    lock, go = ctx.Lock(), ctx.Event()
-    procs = [ctx.Process(target=_children.hammer_lock, args=(lock, n, go)) for _ in range(2)]
-    for p in procs:
-        p.start()
+    q, go = ctx.SimpleQueue(), ctx.Event()
+    proc = ctx.Process(target=_children.put_items, args=(q, n, (1, "abc", 2.5), go))
+    proc.start()
     t0 = time.perf_counter()
     go.set()
-    for p in procs:
-        p.join()
-    return Measurement(units=2 * n, seconds=time.perf_counter() - t0)
+    got = 0
+    while q.get() is not None:
+        got += 1
+    seconds = time.perf_counter() - t0
+    proc.join()
+    if got != n:
+        raise RuntimeError(f"got {got} of {n} items")
+    return Measurement(units=n, seconds=seconds)
+
+
+@workload("joinablequeue.put_get_task_done_join", target=1.5, unit="msg/s",
+          params={"n": 20000}, quick={"n": 200})
+def joinablequeue_task_done_join(mp, n: int) -> Measurement:
+    """JoinableQueue: the parent puts n small tuples and join()s; a child get()s and
+    task_done()s each."""
+    ctx = mp.get_context("fork")
+    q = ctx.JoinableQueue()
+    proc = ctx.Process(target=_children.get_task_done, args=(q, n + 1))
+    proc.start()
+    q.put(None)  # the child is up and consuming before the clock starts
+    q.join()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        q.put((1, "abc", 2.5))
+    q.join()
+    seconds = time.perf_counter() - t0
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"consumer exited with {proc.exitcode}")
+    return Measurement(units=n, seconds=seconds)

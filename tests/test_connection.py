@@ -190,3 +190,119 @@ def test_wait_returns_ready_objects(pipe):
         w.send(2)
         b.recv()
         assert mproc.connection.wait([b, r], timeout=TIMEOUT) == [r]
+
+
+# -- one-way pipes (a socketpair with the read end shut for writing) ------------
+
+
+def test_one_way_pipe_eof_when_writer_closes():
+    reader, writer = mproc.Pipe(duplex=False)
+    with reader:
+        writer.send_bytes(b"last")
+        writer.close()
+        assert reader.poll(TIMEOUT)
+        assert reader.recv_bytes() == b"last"
+        assert reader.poll(TIMEOUT)  # EOF is readable
+        with pytest.raises(EOFError):
+            reader.recv_bytes()
+
+
+def test_one_way_pipe_ends_are_one_way_at_the_os_level_too():
+    reader, writer = mproc.Pipe(duplex=False)
+    with reader, writer:
+        with pytest.raises(OSError):
+            os.write(reader.fileno(), b"x")  # an OS pipe's read end refuses writes too
+        assert not reader.poll(0)  # nothing leaked into the reader's stream
+        os.write(writer.fileno(), struct.pack("!I", 2) + b"ok")
+        assert reader.recv_bytes() == b"ok"
+        with pytest.raises(OSError):
+            os.read(writer.fileno(), 10)  # and its write end refuses reads
+        assert isinstance(reader.fileno(), int) and reader.fileno() != writer.fileno()
+
+
+def test_one_way_pipe_writer_sees_broken_pipe_after_reader_closes():
+    reader, writer = mproc.Pipe(duplex=False)
+    with writer:
+        reader.close()
+        with pytest.raises(OSError):  # BrokenPipeError, as with an OS pipe
+            writer.send_bytes(b"x" * 100)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 1 << 20, (3 << 20) + 7])
+def test_one_way_pipe_message_sizes_in_process(size):
+    import threading
+
+    reader, writer = mproc.Pipe(duplex=False)
+    payload = os.urandom(size)
+    sender = threading.Thread(target=lambda: [writer.send_bytes(payload), writer.send(payload)])
+    sender.start()
+    try:
+        assert reader.recv_bytes() == payload
+        assert reader.recv() == payload
+    finally:
+        sender.join(TIMEOUT)
+        reader.close()
+        writer.close()
+
+
+def _stream_then_exit(writer, count):
+    for i in range(count):
+        writer.send_bytes(bytes([i % 256]) * (1 << 20))
+    writer.send(("done", count))
+    writer.close()
+
+
+def test_one_way_writer_passed_to_child_then_eof(ctx):
+    reader, writer = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_stream_then_exit, args=(writer, 5))
+    proc.start()
+    writer.close()
+    try:
+        for i in range(5):
+            assert reader.poll(TIMEOUT)
+            assert reader.recv_bytes() == bytes([i % 256]) * (1 << 20)
+        assert reader.recv() == ("done", 5)
+        proc.join(TIMEOUT)
+        assert proc.exitcode == 0
+        assert reader.poll(TIMEOUT)
+        with pytest.raises(EOFError):  # the only writer is gone
+            reader.recv_bytes()
+    finally:
+        reader.close()
+        proc.join(TIMEOUT)
+
+
+def _read_all_and_report(reader, report, writer):
+    writer.close()  # a fork child inherits the write end: EOF needs every copy closed
+    total = 0
+    try:
+        while True:
+            total += len(reader.recv_bytes())
+    except EOFError:
+        pass
+    with pytest.raises(OSError):
+        reader.send(1)
+    report.send(total)
+    report.close()
+    reader.close()
+
+
+def test_one_way_reader_passed_to_child_sees_eof(ctx):
+    reader, writer = ctx.Pipe(duplex=False)
+    result_r, result_w = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_read_all_and_report, args=(reader, result_w, writer))
+    proc.start()
+    reader.close()
+    result_w.close()
+    try:
+        for _ in range(3):
+            writer.send_bytes(b"y" * (1 << 20))
+        writer.close()
+        assert result_r.poll(TIMEOUT)
+        assert result_r.recv() == 3 << 20
+        proc.join(TIMEOUT)
+        assert proc.exitcode == 0
+    finally:
+        writer.close()
+        result_r.close()
+        proc.join(TIMEOUT)

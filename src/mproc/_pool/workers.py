@@ -21,7 +21,7 @@ import collections
 import os
 import signal
 
-from .._wire.pipes import Pipe
+from .._wire.pipes import os_pipe
 from ..errors import StartupError, TaskTimeoutError, WorkerLostError
 from . import codec
 from .channel import FrameReader, FrameWriter
@@ -86,8 +86,8 @@ class WorkerHandle:
 
         ``reducers``: what the worker pickles its results with (a Pool subclass's).
         """
-        task_r, task_w = Pipe(duplex=False)
-        result_r, result_w = Pipe(duplex=False)
+        task_r, task_w = os_pipe()
+        result_r, result_w = os_pipe()
         try:
             proc = context.Process(target=run_worker, daemon=True, args=(
                 task_r, result_w, initializer, tuple(initargs), maxtasks, close_fds, reducers))
