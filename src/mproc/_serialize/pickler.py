@@ -21,6 +21,7 @@ import importlib
 import io
 import pickle
 import sys
+import threading
 import types
 
 from .stdlib_peer import peer_reducers
@@ -181,15 +182,43 @@ class ReferencePickler(Pickler):
 def refresh_reducers(pickler: Pickler) -> None:
     """Give a pickler (a new one, or one kept for reuse) the reducers registered so far."""
     if Pickler._extra_reducers or _deferred or peer_reducers():
-        pickler.dispatch_table = _dispatch_table()
+        table = _dispatch_table()
+        if getattr(pickler, "dispatch_table", None) is not table:
+            pickler.dispatch_table = table
 
 
 def register(type_: type, reduce: Callable[[Any], Any]) -> None:
     Pickler.register(type_, reduce)
 
 
+class _Kept(threading.local):
+    """One pickler per thread, reused by :func:`dumps`: making a Pickler costs several
+    times what pickling a small message does (2.8 us against 0.6 us here)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.pickler = Pickler(self.buf)
+        self.busy = False  # a reducer that calls dumps() again gets a fresh pickler
+
+
+_kept = _Kept()
+
+
 def dumps(obj: Any, protocol: int | None = None, buffer_callback: Any = None) -> bytes:
     """Pickle ``obj`` for another process."""
+    kept = _kept
+    if protocol is None and buffer_callback is None and not kept.busy:
+        kept.busy = True
+        pickler, buf = kept.pickler, kept.buf
+        try:
+            refresh_reducers(pickler)
+            pickler.dump(obj)
+            return buf.getvalue()
+        finally:
+            pickler.clear_memo()  # drop its references to obj's parts
+            buf.seek(0)
+            buf.truncate()
+            kept.busy = False
     buf = io.BytesIO()
     Pickler(buf, protocol, buffer_callback=buffer_callback).dump(obj)
     return buf.getvalue()

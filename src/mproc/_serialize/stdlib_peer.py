@@ -42,12 +42,27 @@ def peer_module(submodule: str) -> ModuleType | None:
     return module
 
 
+_found: dict[Any, Any] | None = None
+
+
 def peer_reducers() -> dict[Any, Any] | None:
-    """The reducers the stdlib registered for its own types, if it is loaded."""
+    """The reducers the stdlib registered for its own types, if it is loaded.
+
+    Asked for every message mproc pickles, so the answer is kept once found (the
+    stdlib's registry is one dict for the life of the process).
+    """
+    global _found
+    if _found is not None:
+        return _found
+    if "multiprocessing.reduction" not in sys.modules:
+        return None
     reduction = peer_module("reduction")
     pickler = getattr(reduction, "ForkingPickler", None)
     reducers = getattr(pickler, "_extra_reducers", None)
-    return reducers if isinstance(reducers, dict) else None
+    if isinstance(reducers, dict):
+        _found = reducers
+        return reducers
+    return None
 
 
 class _PeerLauncher:
