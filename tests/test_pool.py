@@ -441,7 +441,7 @@ def test_progress_bar_needs_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     with ThreadPool(1) as pool:
-        with pytest.raises(ImportError, match=r"pip install mproc\[progress\]"):
+        with pytest.raises(ImportError, match=r"pip install pymproc\[progress\]"):
             pool.map(square, [1], progress=True)
 
 
