@@ -699,3 +699,29 @@ def test_two_objects_of_one_queue_in_one_process_write_to_different_windows():
     assert first.read(a, 100) == b"a" * 100 and second.read(b, 100) == b"b" * 100
     second.close()
     first.close()
+
+
+def test_feeder_stops_quietly_when_every_reader_is_gone():
+    """A broken pool's call queue: its workers (every reader) are dead and the parent
+    closed its read end. Pending items can never be delivered; the feeder thread
+    must drop them and stop, not die with BrokenPipeError, and close() must not raise."""
+    import threading
+
+    errors = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    q = mproc.Queue()
+    try:
+        for _ in range(3000):  # more than the channel holds: a feeder thread takes over
+            q.put(b"x" * 1000)
+        q._reader.close()
+        q.close()
+        q.join_thread()
+        time.sleep(0.2)  # a feeder that was mid-write has met EPIPE by now
+    finally:
+        threading.excepthook = previous
+    assert errors == []
+    sender = q._sender
+    assert sender is not None and sender._thread is not None
+    sender._thread.join(5)
+    assert not sender._thread.is_alive()

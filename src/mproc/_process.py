@@ -23,6 +23,7 @@ from .errors import BootstrapError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
 __all__ = [
@@ -58,7 +59,12 @@ def _exitcode_name(code: int) -> str | int:
 
 
 class BaseProcess:
-    """Process objects represent activity run in a separate process."""
+    """Activity run in a separate process: ``target(*args, **kwargs)``, or ``run()``.
+
+    ``p = mproc.Process(target=f, args=(1,)); p.start(); p.join()``. After it
+    ends, ``exitcode`` is 0, the code passed to ``sys.exit``, 1 after an exception,
+    or ``-N`` if signal N killed it.
+    """
 
     _start_method: str | None = None
 
@@ -69,10 +75,10 @@ class BaseProcess:
     def __init__(
         self,
         group: None = None,
-        target: Any = None,
+        target: Callable[..., object] | None = None,
         name: str | None = None,
-        args: Any = (),
-        kwargs: Any = None,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
         *,
         daemon: bool | None = None,
     ) -> None:

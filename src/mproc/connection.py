@@ -12,7 +12,8 @@ from ._wire.auth import (
 from ._wire.auth import CHALLENGE as _CHALLENGE
 from ._wire.auth import create_response as _create_response
 from ._wire.auth import verify_challenge as _verify_challenge
-from ._wire.connection import Connection, rebuild_connection, reduce_connection
+from ._wire.connection import Connection as Connection
+from ._wire.connection import rebuild_connection, reduce_connection
 from ._wire.listener import (
     Client,
     Listener,

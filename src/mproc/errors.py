@@ -87,8 +87,8 @@ class MaybeEncodingError(Exception):
     """
 
     def __init__(self, exc: object, value: object) -> None:
-        self.exc = repr(exc)
-        self.value = repr(value)
+        self.exc: str = repr(exc)
+        self.value: str = repr(value)
         super().__init__(self.exc, self.value)
 
     def __str__(self) -> str:

@@ -8,14 +8,14 @@ from ._shm.ctypes_shared import (
     Array,
     RawArray,
     RawValue,
-    Synchronized,
-    SynchronizedArray,
-    SynchronizedBase,
-    SynchronizedString,
     Value,
     copy,
     synchronized,
     typecode_to_type,
 )
+from ._shm.ctypes_shared import Synchronized as Synchronized
+from ._shm.ctypes_shared import SynchronizedArray as SynchronizedArray
+from ._shm.ctypes_shared import SynchronizedBase as SynchronizedBase
+from ._shm.ctypes_shared import SynchronizedString as SynchronizedString
 
 __all__ = ["RawValue", "RawArray", "Value", "Array", "copy", "synchronized"]

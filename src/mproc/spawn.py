@@ -1,9 +1,16 @@
 """Spawn-related helpers (stdlib ``multiprocessing.spawn``)."""
 
+from __future__ import annotations
+
 from . import util  # the stdlib's package has these after this import
 from ._launch.prep import collect as _collect
 from ._launch.prep import import_main as _import_main
 from ._launch.spawn import get_executable, set_executable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+del TYPE_CHECKING  # not a public name of this module
 
 WINEXE = False
 WINSERVICE = False
@@ -13,7 +20,7 @@ def freeze_support() -> None:
     """Nothing to do outside frozen Windows executables; kept for compatibility."""
 
 
-def get_preparation_data(name: str) -> dict:  # type: ignore[type-arg]
+def get_preparation_data(name: str) -> dict[str, Any]:
     """The data a spawned child applies before unpickling its process object."""
     from ._process import current_process
 

@@ -41,6 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+del TYPE_CHECKING  # not a public name of this module
 
 abstract_sockets_supported = True
 

@@ -259,7 +259,7 @@ def killed_worker() -> str:
 
     with mproc.Pool(2) as pool:
         results = [pool.apply_async(_maybe_die, (i,)) for i in range(6)]
-        outcomes = []
+        outcomes: list[object] = []
         for r in results:
             try:
                 outcomes.append(r.get(TIMEOUT))
@@ -287,7 +287,7 @@ def task_timeout() -> str:
 
 
 def progress() -> str:
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int | None]] = []
     with mproc.Pool(2) as pool:
         values = pool.map(_square, range(8), progress=lambda done, total: seen.append((done, total)))
     assert values == [x * x for x in range(8)] and seen and seen[-1] == (8, 8), seen

@@ -22,7 +22,36 @@ from .._runtime.state import STATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    import logging
+    from collections.abc import Callable, Iterable, Sequence
+    from ctypes import Array as _CArray
+    from ctypes import _CData, _SimpleCData, c_char
+    from types import ModuleType
+    from typing import Any, Literal, TypeAlias, TypeVar, overload
+
+    from .._managers.manager import SyncManager as _SyncManager
+    from .._pool.front import Pool as _Pool
+    from .._queues.queue import JoinableQueue as _JoinableQueue
+    from .._queues.queue import Queue as _Queue
+    from .._queues.queue import SimpleQueue as _SimpleQueue
+    from .._shm.ctypes_shared import LockLike as _LockLike
+    from .._shm.ctypes_shared import Synchronized as _Synchronized
+    from .._shm.ctypes_shared import SynchronizedArray as _SynchronizedArray
+    from .._shm.ctypes_shared import SynchronizedString as _SynchronizedString
+    from .._sync.barrier import Barrier as _Barrier
+    from .._sync.condition import Condition as _Condition
+    from .._sync.condition import Event as _Event
+    from .._sync.locks import BoundedSemaphore as _BoundedSemaphore
+    from .._sync.locks import Lock as _Lock
+    from .._sync.locks import RLock as _RLock
+    from .._sync.locks import Semaphore as _Semaphore
+    from .._wire.connection import Connection as _Connection
+
+    _T = TypeVar("_T")
+    _CT = TypeVar("_CT", bound=_CData)
+    _LockArg: TypeAlias = bool | _LockLike
+else:
+    from .._runtime.generic import overload
 
 __all__ = ["BaseContext", "DefaultContext", "default_context", "get_context_for", "cpu_count"]
 
@@ -36,7 +65,12 @@ def cpu_count() -> int:
 
 
 class BaseContext:
-    """The methods every context offers (the stdlib's module-level API)."""
+    """The methods every context offers (the stdlib's module-level API).
+
+    A context ties a start method to the objects whose processes must be started
+    that way: ``ctx.Process``, ``ctx.Pool()``, ``ctx.Queue()``, ``ctx.Lock()``...
+    Get one with ``mproc.get_context("spawn")`` (or ``"fork"``, ``"forkserver"``).
+    """
 
     _name: str | None = None
     Process: type[BaseProcess]
@@ -46,99 +80,182 @@ class BaseContext:
     TimeoutError = errors.TimeoutError
     AuthenticationError = errors.AuthenticationError
 
-    current_process = staticmethod(current_process)
-    parent_process = staticmethod(parent_process)
-    active_children = staticmethod(active_children)
+    current_process: staticmethod[[], BaseProcess] = staticmethod(current_process)
+    parent_process: staticmethod[[], BaseProcess | None] = staticmethod(parent_process)
+    active_children: staticmethod[[], list[BaseProcess]] = staticmethod(active_children)
 
     def cpu_count(self) -> int:
+        """The number of CPUs in the system; raises NotImplementedError if unknown."""
         return cpu_count()
 
-    def Manager(self) -> Any:  # noqa: N802 - stdlib names throughout
+    def Manager(self) -> _SyncManager:  # noqa: N802 - stdlib names throughout
+        """Start and return a SyncManager: a server process holding shared objects.
+
+        Use it as a context manager (``with mp.Manager() as m:``) so that its process
+        is shut down; ``m.dict()``, ``m.list()``, ``m.Queue()``... make proxies.
+        """
         from ..managers import SyncManager
 
         manager = SyncManager(ctx=self.get_context())
         manager.start()
         return manager
 
-    def Pipe(self, duplex: bool = True) -> Any:  # noqa: N802
+    def Pipe(self, duplex: bool = True) -> tuple[_Connection, _Connection]:  # noqa: N802
+        """A pair of connected Connections; one-way (read end first) if ``duplex=False``."""
         from .._wire.pipes import Pipe
 
         return Pipe(duplex)
 
-    def Lock(self) -> Any:  # noqa: N802
+    def Lock(self) -> _Lock:  # noqa: N802
+        """A process-shared non-recursive lock (released if its holder process dies)."""
         from ..synchronize import Lock
 
         return Lock(ctx=self.get_context())
 
-    def RLock(self) -> Any:  # noqa: N802
+    def RLock(self) -> _RLock:  # noqa: N802
+        """A process-shared recursive lock (released if its holder process dies)."""
         from ..synchronize import RLock
 
         return RLock(ctx=self.get_context())
 
-    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+    def Condition(self, lock: _LockLike | None = None) -> _Condition:  # noqa: N802
+        """A process-shared condition variable over ``lock`` (a new RLock if None)."""
         from ..synchronize import Condition
 
         return Condition(lock, ctx=self.get_context())
 
-    def Semaphore(self, value: int = 1) -> Any:  # noqa: N802
+    def Semaphore(self, value: int = 1) -> _Semaphore:  # noqa: N802
+        """A process-shared semaphore starting at ``value``."""
         from ..synchronize import Semaphore
 
         return Semaphore(value, ctx=self.get_context())
 
-    def BoundedSemaphore(self, value: int = 1) -> Any:  # noqa: N802
+    def BoundedSemaphore(self, value: int = 1) -> _BoundedSemaphore:  # noqa: N802
+        """A process-shared semaphore that may not be released above ``value``."""
         from ..synchronize import BoundedSemaphore
 
         return BoundedSemaphore(value, ctx=self.get_context())
 
-    def Event(self) -> Any:  # noqa: N802
+    def Event(self) -> _Event:  # noqa: N802
+        """A process-shared event flag (``set``, ``clear``, ``wait``)."""
         from ..synchronize import Event
 
         return Event(ctx=self.get_context())
 
-    def Barrier(self, parties: int, action: Any = None, timeout: float | None = None) -> Any:  # noqa: N802
+    def Barrier(self, parties: int, action: Callable[[], object] | None = None,  # noqa: N802
+                timeout: float | None = None) -> _Barrier:
+        """A process-shared barrier for ``parties`` participants."""
         from ..synchronize import Barrier
 
         return Barrier(parties, action, timeout, ctx=self.get_context())
 
-    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+    def Queue(self, maxsize: int = 0) -> _Queue[Any]:  # noqa: N802
+        """A process-shared FIFO queue (unbounded if ``maxsize <= 0``).
+
+        Annotate the variable to give its items a type: ``q: Queue[int] = mp.Queue()``.
+        """
         from ..queues import Queue
 
         return Queue(maxsize, ctx=self.get_context())
 
-    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+    def JoinableQueue(self, maxsize: int = 0) -> _JoinableQueue[Any]:  # noqa: N802
+        """A Queue whose consumers call ``task_done()`` and producers ``join()``."""
         from ..queues import JoinableQueue
 
         return JoinableQueue(maxsize, ctx=self.get_context())
 
-    def SimpleQueue(self) -> Any:  # noqa: N802
+    def SimpleQueue(self) -> _SimpleQueue[Any]:  # noqa: N802
+        """An unbounded queue with only ``put``, ``get``, ``empty`` and ``close``."""
         from ..queues import SimpleQueue
 
         return SimpleQueue(ctx=self.get_context())
 
-    def Pool(self, processes: int | None = None, initializer: Any = None,  # noqa: N802
-             initargs: Any = (), maxtasksperchild: int | None = None, **kwargs: Any) -> Any:
+    def Pool(self, processes: int | None = None,  # noqa: N802
+             initializer: Callable[..., object] | None = None,
+             initargs: Iterable[Any] = (), maxtasksperchild: int | None = None, *,
+             backend: str | None = None) -> _Pool:
+        """A pool of ``processes`` worker processes (default: the usable CPUs).
+
+        Each worker calls ``initializer(*initargs)`` first and is replaced after
+        ``maxtasksperchild`` tasks. Use it as a context manager; see ``mproc.pool.Pool``
+        for ``map``/``imap``/``apply_async`` and their ``timeout=``/``progress=``.
+        """
         from ..pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild,
-                    context=self.get_context(), **kwargs)
+                    context=self.get_context(), backend=backend)
 
+    @overload
+    def RawValue(self, typecode_or_type: type[_CT], *args: Any) -> _CT: ...  # noqa: N802
+    @overload
+    def RawValue(self, typecode_or_type: str, *args: Any) -> Any: ...  # noqa: N802
     def RawValue(self, typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
+        """A ctypes object in shared memory, without a lock (``'i'``, ``'d'``, ``c_int``...)."""
         from ..sharedctypes import RawValue
 
         return RawValue(typecode_or_type, *args)
 
-    def RawArray(self, typecode_or_type: Any, size_or_initializer: Any) -> Any:  # noqa: N802
+    @overload
+    def RawArray(self, typecode_or_type: type[_CT],  # noqa: N802
+                 size_or_initializer: int | Sequence[Any]) -> _CArray[_CT]: ...
+    @overload
+    def RawArray(self, typecode_or_type: str,  # noqa: N802
+                 size_or_initializer: int | Sequence[Any]) -> _CArray[Any]: ...
+    def RawArray(self, typecode_or_type: Any,  # noqa: N802
+                 size_or_initializer: int | Sequence[Any]) -> Any:
+        """A ctypes array in shared memory, without a lock: a length or the initial items."""
         from ..sharedctypes import RawArray
 
         return RawArray(typecode_or_type, size_or_initializer)
 
-    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:  # noqa: N802
+    @overload
+    def Value(self, typecode_or_type: type[_CT], *args: Any,  # noqa: N802
+              lock: Literal[False]) -> _CT: ...
+    @overload
+    def Value(self, typecode_or_type: type[_SimpleCData[_T]], *args: Any,  # noqa: N802
+              lock: Literal[True] | _LockLike = True) -> _Synchronized[_T]: ...
+    @overload
+    def Value(self, typecode_or_type: str, *args: Any,  # noqa: N802
+              lock: Literal[True] | _LockLike = True) -> _Synchronized[Any]: ...
+    @overload
+    def Value(self, typecode_or_type: str | type[_CData], *args: Any,  # noqa: N802
+              lock: _LockArg = True) -> Any: ...
+    def Value(self, typecode_or_type: Any, *args: Any, lock: _LockArg = True) -> Any:  # noqa: N802
+        """A ctypes value in shared memory, with a lock (``.value``, ``.get_lock()``).
+
+        ``Value("i", 0)`` or ``Value(ctypes.c_int, 0)``; ``lock=False`` returns the raw
+        ctypes object, a Lock or RLock passed in is used instead of a new RLock.
+        """
         from ..sharedctypes import Value
 
         return Value(typecode_or_type, *args, lock=lock, ctx=self.get_context())
 
-    def Array(self, typecode_or_type: Any, size_or_initializer: Any, *,  # noqa: N802
-              lock: Any = True) -> Any:
+    @overload
+    def Array(self, typecode_or_type: type[_CT],  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *,
+              lock: Literal[False]) -> _CArray[_CT]: ...
+    @overload
+    def Array(self, typecode_or_type: type[c_char],  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *,
+              lock: Literal[True] | _LockLike = True) -> _SynchronizedString: ...
+    @overload
+    def Array(self, typecode_or_type: type[_SimpleCData[_T]],  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *,
+              lock: Literal[True] | _LockLike = True) -> _SynchronizedArray[_T]: ...
+    @overload
+    def Array(self, typecode_or_type: str,  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *,
+              lock: Literal[True] | _LockLike = True) -> _SynchronizedArray[Any]: ...
+    @overload
+    def Array(self, typecode_or_type: str | type[_CData],  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *, lock: _LockArg = True) -> Any: ...
+    def Array(self, typecode_or_type: Any,  # noqa: N802
+              size_or_initializer: int | Sequence[Any], *, lock: _LockArg = True) -> Any:
+        """A ctypes array in shared memory, with a lock: a length or the initial items.
+
+        ``lock=False`` returns the raw ctypes array; a Lock or RLock passed in is used
+        instead of a new RLock.
+        """
         from ..sharedctypes import Array
 
         return Array(typecode_or_type, size_or_initializer, lock=lock, ctx=self.get_context())
@@ -146,10 +263,12 @@ class BaseContext:
     def freeze_support(self) -> None:
         """Nothing to do outside frozen Windows executables; kept for compatibility."""
 
-    def get_logger(self) -> Any:
+    def get_logger(self) -> logging.Logger:
+        """The ``mproc`` logger (no handlers until ``log_to_stderr``)."""
         return log.get_logger()
 
-    def log_to_stderr(self, level: Any = None) -> Any:
+    def log_to_stderr(self, level: int | str | None = None) -> logging.Logger:
+        """Send the ``mproc`` logger's records to stderr, at ``level`` if given."""
         return log.log_to_stderr(level)
 
     def allow_connection_pickling(self) -> None:
@@ -157,12 +276,29 @@ class BaseContext:
         from .. import connection  # noqa: F401 - registers the reducers
 
     def set_executable(self, executable: str) -> None:
+        """The Python interpreter that spawned children run (default: sys.executable)."""
         _set_executable(executable)
 
     def set_forkserver_preload(self, module_names: list[str]) -> None:
+        """Modules the fork server imports once, so its children start with them loaded."""
         forkserver.set_forkserver_preload(module_names)
 
+    @overload
+    def get_context(self, method: None = None) -> BaseContext: ...
+    @overload
+    def get_context(self, method: Literal["spawn"]) -> SpawnContext: ...
+    @overload
+    def get_context(self, method: Literal["fork"]) -> ForkContext: ...
+    @overload
+    def get_context(self, method: Literal["forkserver"]) -> ForkServerContext: ...
+    @overload
+    def get_context(self, method: str) -> BaseContext: ...
     def get_context(self, method: str | None = None) -> BaseContext:
+        """The context of a start method, or with None the one in use.
+
+        ``"spawn"``, ``"fork"`` and ``"forkserver"`` give a SpawnContext, ForkContext
+        and ForkServerContext; an unknown name raises ValueError.
+        """
         if method is None:
             return self
         try:
@@ -171,16 +307,20 @@ class BaseContext:
             raise ValueError(f"cannot find context for {method!r}") from None
 
     def get_start_method(self, allow_none: bool = False) -> str | None:
+        """This context's start method (``"fork"``, ``"spawn"`` or ``"forkserver"``)."""
         return self._name
 
     def set_start_method(self, method: str | None, force: bool = False) -> None:
+        """Only the default context's start method can be set; this one raises ValueError."""
         raise ValueError("cannot set start method of concrete context")
 
     def get_all_start_methods(self) -> list[str]:
+        """The start methods this platform supports, the default first."""
         return _all_start_methods()
 
     @property
-    def reducer(self) -> Any:
+    def reducer(self) -> ModuleType:
+        """The ``mproc.reduction`` module (mproc has one serializer; it cannot be set)."""
         from .. import reduction
 
         return reduction
@@ -202,43 +342,76 @@ def _all_start_methods() -> list[str]:
     return [DEFAULT_METHOD] + [m for m in ("fork", "spawn", "forkserver") if m != DEFAULT_METHOD]
 
 
-def _make_process_class(method: str) -> type[BaseProcess]:
-    launch = METHODS[method]
+class ForkProcess(BaseProcess):
+    """A Process started with ``fork``: the child is a copy of the parent."""
 
-    class _Process(BaseProcess):
-        _start_method = method
+    _start_method = "fork"
 
-        @staticmethod
-        def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802
-            return launch(process_obj)
-
-    _Process.__name__ = _Process.__qualname__ = method.capitalize() + "Process"
-    _Process.__module__ = "mproc.context"
-    return _Process
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802
+        return _FORK_LAUNCH(process_obj)
 
 
-def _make_context(method: str, stem: str) -> BaseContext:
-    """The context of one start method: a BaseContext whose Process uses it."""
-    process_class = _make_process_class(method)
-    process_class.__name__ = process_class.__qualname__ = f"{stem}Process"
-    context_class = type(f"{stem}Context", (BaseContext,),
-                         {"_name": method, "Process": process_class,
-                          "__module__": "mproc.context"})
-    return context_class()  # type: ignore[no-any-return]
+class SpawnProcess(BaseProcess):
+    """A Process started with ``spawn``: a fresh interpreter that imports the main module."""
 
+    _start_method = "spawn"
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802
+        return _SPAWN_LAUNCH(process_obj)
+
+
+class ForkServerProcess(BaseProcess):
+    """A Process started with ``forkserver``: forked from a clean server process."""
+
+    _start_method = "forkserver"
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802
+        return _FORKSERVER_LAUNCH(process_obj)
+
+
+_FORK_LAUNCH = METHODS["fork"]
+_SPAWN_LAUNCH = METHODS["spawn"]
+_FORKSERVER_LAUNCH = METHODS["forkserver"]
+
+
+class ForkContext(BaseContext):
+    """The context of the ``fork`` start method (``mproc.get_context("fork")``)."""
+
+    _name = "fork"
+    Process: type[ForkProcess] = ForkProcess
+
+
+class SpawnContext(BaseContext):
+    """The context of the ``spawn`` start method (``mproc.get_context("spawn")``)."""
+
+    _name = "spawn"
+    Process: type[SpawnProcess] = SpawnProcess
+
+
+class ForkServerContext(BaseContext):
+    """The context of the ``forkserver`` start method (``mproc.get_context("forkserver")``)."""
+
+    _name = "forkserver"
+    Process: type[ForkServerProcess] = ForkServerProcess
+
+
+for _cls in (ForkProcess, SpawnProcess, ForkServerProcess,
+             ForkContext, SpawnContext, ForkServerContext):
+    _cls.__module__ = "mproc.context"
 
 # Class names as the stdlib's (CPython's suite checks them).
 _CONCRETE: dict[str, BaseContext] = {
-    method: _make_context(method, stem)
-    for method, stem in (("fork", "Fork"), ("spawn", "Spawn"), ("forkserver", "ForkServer"))
+    "fork": ForkContext(),
+    "spawn": SpawnContext(),
+    "forkserver": ForkServerContext(),
 }
-ForkContext, SpawnContext, ForkServerContext = (type(_CONCRETE[m]) for m in
-                                                ("fork", "spawn", "forkserver"))
-ForkProcess, SpawnProcess, ForkServerProcess = (_CONCRETE[m].Process for m in
-                                                ("fork", "spawn", "forkserver"))
 
 
 def get_context_for(method: str) -> BaseContext:
+    """The concrete context of a start method (KeyError if unknown)."""
     return _CONCRETE[method]
 
 
@@ -253,12 +426,17 @@ class Process(BaseProcess):
 
 
 Process.__module__ = "mproc.context"
+_DefaultProcess = Process
 
 
 class DefaultContext(BaseContext):
-    """The context behind ``mproc.*``: follows set_start_method."""
+    """The context behind ``mproc.*``: follows ``set_start_method``.
 
-    Process = Process
+    Its factories (``mproc.Queue``, ``mproc.Pool``...) use the start method chosen
+    with ``mproc.set_start_method``, or the platform's default.
+    """
+
+    Process: type[_DefaultProcess] = _DefaultProcess
 
     def __init__(self, default: BaseContext) -> None:
         self._default_context = default
@@ -275,7 +453,23 @@ class DefaultContext(BaseContext):
             self._actual_context = _CONCRETE.get(forced, self._default_context)
         return self._actual_context
 
+    @overload
+    def get_context(self, method: None = None) -> BaseContext: ...
+    @overload
+    def get_context(self, method: Literal["spawn"]) -> SpawnContext: ...
+    @overload
+    def get_context(self, method: Literal["fork"]) -> ForkContext: ...
+    @overload
+    def get_context(self, method: Literal["forkserver"]) -> ForkServerContext: ...
+    @overload
+    def get_context(self, method: str) -> BaseContext: ...
     def get_context(self, method: str | None = None) -> BaseContext:
+        """The context of a start method, or with None the one the default uses now.
+
+        ``get_context()`` is the concrete context of the current start method (a
+        ForkContext, SpawnContext or ForkServerContext; choosing it fixes the default
+        start method, as in the stdlib); ``get_context("spawn")`` is a SpawnContext.
+        """
         if method is None:
             actual = self._actual()
             if actual is None:
@@ -284,6 +478,11 @@ class DefaultContext(BaseContext):
         return super().get_context(method)
 
     def set_start_method(self, method: str | None, force: bool = False) -> None:
+        """Choose the start method of ``mproc.*`` (once: ``force=True`` to change it).
+
+        Call it under ``if __name__ == "__main__":`` before starting anything.
+        RuntimeError if it was set (or used) already, ValueError if unknown.
+        """
         if self._actual() is not None and not force:
             raise RuntimeError("context has already been set")
         if method is None and force:
@@ -294,6 +493,7 @@ class DefaultContext(BaseContext):
         self._applied_child_method = STATE.start_method_in_child
 
     def get_start_method(self, allow_none: bool = False) -> str | None:
+        """The start method in use (fixing the default one unless ``allow_none``)."""
         actual = self._actual()
         if actual is None:
             if allow_none:

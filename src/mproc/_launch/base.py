@@ -73,6 +73,7 @@ class Launch:
         raise NotImplementedError
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
+        """The exit code, or None while the child runs (``flag=0``: wait for it)."""
         raise NotImplementedError
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -91,12 +92,15 @@ class Launch:
                 os.kill(self.pid, sig)
 
     def terminate(self) -> None:
+        """Send SIGTERM to the child."""
         self._signal(signal.SIGTERM)
 
     def kill(self) -> None:
+        """Send SIGKILL to the child."""
         self._signal(signal.SIGKILL)
 
     def interrupt(self) -> None:
+        """Send SIGINT to the child."""
         self._signal(signal.SIGINT)
 
     def _own_fds(self, *fds: int) -> None:
@@ -104,6 +108,7 @@ class Launch:
         self._finalizer = Finalize(self, _close_fds, args=fds)
 
     def close(self) -> None:
+        """Release the sentinel and other fds held for the child."""
         if self._finalizer is not None:
             self._finalizer()
 
@@ -119,7 +124,10 @@ def _close_fds(*fds: int) -> None:
 class DirectChildLaunch(Launch):
     """A child of this very process (fork, spawn): reaped with waitpid."""
 
+    returncode: int | None
+
     def poll(self, flag: int = os.WNOHANG) -> int | None:
+        """The exit code, or None while the child runs (``flag=0``: wait for it)."""
         if self.returncode is None:
             try:
                 pid, status = os.waitpid(self.pid, flag)

@@ -16,9 +16,13 @@ __all__ = ["ForkLaunch"]
 
 
 class ForkLaunch(DirectChildLaunch):
+    """Starts a child with ``os.fork()`` (``mproc.popen_fork.Popen``)."""
+
     method = "fork"
+    sentinel: int
 
     def duplicate_for_child(self, fd: int) -> int:
+        """A forked child inherits every fd: ``fd`` itself."""
         # Only reached if something is pickled for the child while it is being
         # started; the fd itself is inherited.
         self._child_fds.append(fd)

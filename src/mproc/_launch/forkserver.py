@@ -190,9 +190,14 @@ forkserver = ForkServer()
 
 
 class ForkserverLaunch(Launch):
+    """Has the fork server fork the child (``mproc.popen_forkserver.Popen``)."""
+
     method = "forkserver"
+    pid: int
+    returncode: int | None
 
     def duplicate_for_child(self, fd: int) -> int:
+        """Mark ``fd`` to be sent to the child; returns its number there."""
         self._child_fds.append(fd)
         return len(self._child_fds) - 1
 
@@ -217,6 +222,7 @@ class ForkserverLaunch(Launch):
         (self.pid,) = PID.unpack(raw)
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
+        """The exit code the server reported, or None while the child runs."""
         if self.returncode is None:
             if flag == os.WNOHANG and not wait_readable(self.sentinel, 0):
                 return None

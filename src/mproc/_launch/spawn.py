@@ -54,6 +54,7 @@ def set_executable(path: str) -> None:
 
 
 def get_executable() -> str:
+    """The interpreter spawned children run (see ``set_executable``)."""
     exe = _executable or sys.executable
     if not exe:
         raise RuntimeError(
@@ -121,9 +122,13 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 class SpawnLaunch(DirectChildLaunch):
+    """Starts a fresh interpreter with posix_spawn (``mproc.popen_spawn_posix.Popen``)."""
+
     method = "spawn"
+    pid: int
 
     def duplicate_for_child(self, fd: int) -> int:
+        """Mark ``fd`` to be passed to the child; the child sees the same number."""
         self._child_fds.append(fd)
         return len(self._child_fds) - 1
 

@@ -49,7 +49,12 @@ from .server import Server, run_server
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any, TypeVar, overload
+
+    from .builtin import _K, _T, _V
+
+    _M = TypeVar("_M", bound="BaseManager")
 
 __all__ = ["BaseManager", "SyncManager", "State", "make_pool"]
 
@@ -186,7 +191,8 @@ class BaseManager:
         finally:
             conn.close()
 
-    def __enter__(self) -> BaseManager:
+    def __enter__(self: _M) -> _M:
+        """Start the manager if needed; leaving the ``with`` block shuts it down."""
         if self._state.value == State.INITIAL:
             self.start()
         if self._state.value != State.STARTED:
@@ -194,6 +200,7 @@ class BaseManager:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Shut the manager's process down."""
         self.shutdown()
 
     @staticmethod
@@ -278,7 +285,48 @@ def make_pool(*args: Any, **kwds: Any) -> Any:
 
 
 class SyncManager(BaseManager):
-    """A manager with the stdlib's shared types (Manager() returns one, started)."""
+    """A manager with the stdlib's shared types (``mproc.Manager()`` returns one, started).
+
+    ``with mproc.Manager() as m: d = m.dict()`` gives a ``DictProxy`` that any process
+    it is passed to can use; the objects live in the manager's process until it is
+    shut down. Manager-made locks and queues work across machines too.
+    """
+
+    if TYPE_CHECKING:
+        # The methods register() adds below, as checkers should see them.
+        def Queue(self, maxsize: int = 0) -> queue.Queue[Any]: ...  # noqa: N802
+        def JoinableQueue(self, maxsize: int = 0) -> queue.Queue[Any]: ...  # noqa: N802
+        def Event(self) -> EventProxy: ...  # noqa: N802
+        def Lock(self) -> AcquirerProxy: ...  # noqa: N802
+        def RLock(self) -> AcquirerProxy: ...  # noqa: N802
+        def Semaphore(self, value: int = 1) -> AcquirerProxy: ...  # noqa: N802
+        def BoundedSemaphore(self, value: int = 1) -> AcquirerProxy: ...  # noqa: N802
+        def Condition(self, lock: AcquirerProxy | None = None) -> ConditionProxy: ...  # noqa: N802
+        def Barrier(self, parties: int, action: Callable[[], object] | None = None,  # noqa: N802
+                    timeout: float | None = None) -> BarrierProxy: ...
+        def Pool(self, processes: int | None = None,  # noqa: N802
+                 initializer: Callable[..., object] | None = None,
+                 initargs: Iterable[Any] = (),
+                 maxtasksperchild: int | None = None) -> PoolProxy: ...
+        @overload
+        def list(self, sequence: Sequence[_T], /) -> ListProxy[_T]: ...
+        @overload
+        def list(self) -> ListProxy[Any]: ...
+        def list(self, *args: Any) -> ListProxy[Any]: ...
+        @overload
+        def dict(self) -> DictProxy[Any, Any]: ...
+        @overload
+        def dict(self, **kwargs: _V) -> DictProxy[str, _V]: ...
+        @overload
+        def dict(self, map: Mapping[_K, _V], /) -> DictProxy[_K, _V]: ...  # noqa: A002
+        @overload
+        def dict(self, iterable: Iterable[tuple[_K, _V]], /) -> DictProxy[_K, _V]: ...
+        def dict(self, *args: Any, **kwargs: Any) -> DictProxy[Any, Any]: ...
+        def set(self, iterable: Iterable[Any] = (), /) -> SetProxy: ...
+        def Value(self, typecode: Any, value: _T, lock: bool = True) -> ValueProxy[_T]: ...  # noqa: N802
+        def Array(self, typecode: Any, sequence: Sequence[_T],  # noqa: N802
+                  lock: bool = True) -> ArrayProxy[_T]: ...
+        def Namespace(self) -> NamespaceProxy: ...  # noqa: N802
 
 
 SyncManager.register("Queue", queue.Queue)

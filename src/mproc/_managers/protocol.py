@@ -47,6 +47,10 @@ class Token:
 
     __slots__ = ("typeid", "address", "id")
 
+    typeid: str
+    address: Any
+    id: str
+
     def __init__(self, typeid: str, address: Any, id: str) -> None:
         self.typeid, self.address, self.id = typeid, address, id
 

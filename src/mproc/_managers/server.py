@@ -59,17 +59,17 @@ class Server:
         if not isinstance(authkey, bytes):
             raise TypeError(f"Authkey {authkey!r} is type {type(authkey)!s}, not bytes")
         self.registry = registry
-        self.authkey = AuthenticationString(authkey)
+        self.authkey: AuthenticationString = AuthenticationString(authkey)
         listener_cls, _client = listener_client(serializer, server_ssl_context=ssl_context)
-        self.listener = listener_cls(address=address, backlog=128, authkey=self.authkey)
-        self.address = self.listener.address
+        self.listener: Any = listener_cls(address=address, backlog=128, authkey=self.authkey)
+        self.address: Any = self.listener.address
         self.max_message_size = max_message_size
         self.id_to_obj: dict[str, tuple[Any, frozenset[str], dict[str, str] | None]] = {
             "0": (None, frozenset(), None)}
         self.id_to_refcount: dict[str, int] = {}
         self.id_to_local_proxy_obj: dict[str, Any] = {}
-        self.mutex = threading.Lock()
-        self.stop_event = threading.Event()
+        self.mutex: threading.Lock = threading.Lock()
+        self.stop_event: threading.Event = threading.Event()
 
     # -- running ---------------------------------------------------------------
 

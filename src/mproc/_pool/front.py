@@ -49,9 +49,15 @@ from .tasks import DEFAULT_WINDOW_CHUNKS, Feeder, Window, cut, default_chunksize
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from typing import Any
+    from typing import Any, TypeVar
 
+    from .._context import BaseContext
     from .backend import Backend, ReducerMap, Reducers
+    from .progress import ProgressArg
+
+    _S = TypeVar("_S")
+    _R = TypeVar("_R")
+    _P = TypeVar("_P", bound="Pool")
 
 __all__ = ["Pool", "ThreadPool", "INIT", "RUN", "CLOSE", "TERMINATE"]
 
@@ -113,7 +119,13 @@ def _close_queues(queues: tuple[Any, ...]) -> None:
 
 
 class Pool:
-    """A pool of worker processes (the stdlib's ``multiprocessing.pool.Pool``)."""
+    """A pool of worker processes (the stdlib's ``multiprocessing.pool.Pool``).
+
+    ``with mproc.Pool(4) as pool: pool.map(f, xs)``. Beyond the stdlib it never
+    hangs: a worker that dies fails its task with ``WorkerLostError`` and is
+    replaced; ``timeout=`` limits each task (``TaskTimeoutError``); ``progress=``
+    reports progress; ``imap`` reads its input lazily.
+    """
 
     _backend_name = "processes"
 
@@ -121,9 +133,10 @@ class Pool:
     def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 - stdlib name
         return ctx.Process(*args, **kwds)
 
-    def __init__(self, processes: int | None = None, initializer: Callable[..., Any] | None = None,
+    def __init__(self, processes: int | None = None,
+                 initializer: Callable[..., object] | None = None,
                  initargs: Iterable[Any] = (), maxtasksperchild: int | None = None,
-                 context: Any = None, *, backend: str | None = None) -> None:
+                 context: BaseContext | None = None, *, backend: str | None = None) -> None:
         self._state = INIT
         self._backend: Backend | None = None
         self._iterators: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -219,17 +232,26 @@ class Pool:
 
     # -- submitting -------------------------------------------------------------
 
-    def apply(self, func: Callable[..., Any], args: Iterable[Any] = (),
-              kwds: Mapping[str, Any] = {}, *, timeout: float | None = None) -> Any:  # noqa: B006
-        """Call ``func(*args, **kwds)`` in a worker and return its result."""
+    def apply(self, func: Callable[..., _R], args: Iterable[Any] = (),
+              kwds: Mapping[str, Any] = {}, *, timeout: float | None = None) -> _R:  # noqa: B006
+        """Call ``func(*args, **kwds)`` in a worker and return its result.
+
+        ``timeout`` (seconds, mproc's addition) limits the call: past it the worker
+        is killed and replaced and ``mproc.errors.TaskTimeoutError`` is raised. A
+        worker that dies raises ``mproc.errors.WorkerLostError``.
+        """
         return self.apply_async(func, args, kwds, timeout=timeout).get()
 
-    def apply_async(self, func: Callable[..., Any], args: Iterable[Any] = (),
+    def apply_async(self, func: Callable[..., _R], args: Iterable[Any] = (),
                     kwds: Mapping[str, Any] = {},  # noqa: B006
-                    callback: Callable[[Any], object] | None = None,
+                    callback: Callable[[_R], object] | None = None,
                     error_callback: Callable[[BaseException], object] | None = None, *,
-                    timeout: float | None = None) -> ApplyResult:
-        """Start ``func(*args, **kwds)`` in a worker; return an ApplyResult."""
+                    timeout: float | None = None) -> ApplyResult[_R]:
+        """Start ``func(*args, **kwds)`` in a worker; return an ApplyResult at once.
+
+        ``callback(value)`` or ``error_callback(exception)`` runs in the pool's
+        result thread when it completes; ``timeout`` as for ``apply``.
+        """
         self._check_running()
         timeout = _check_timeout(timeout)
         result = ApplyResult(self, callback, error_callback)
@@ -237,40 +259,49 @@ class Pool:
         self._backend.submit([Task(result, 0, func, APPLY, (args, kwds), 1, 0, timeout)])
         return result
 
-    def map(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+    def map(self, func: Callable[[_S], _R], iterable: Iterable[_S],
             chunksize: int | None = None, *, timeout: float | None = None,
-            progress: Any = None) -> list[Any]:
-        """``list(map(func, iterable))``, computed by the workers, chunk by chunk."""
+            progress: ProgressArg = None) -> list[_R]:
+        """``list(map(func, iterable))``, computed by the workers, chunk by chunk.
+
+        ``chunksize`` items go to a worker at a time (default: a few chunks per
+        worker). mproc's additions: ``timeout`` limits each call of ``func`` in
+        seconds (``mproc.errors.TaskTimeoutError``; the worker is replaced);
+        ``progress=True`` draws a tqdm bar, a callable is called as
+        ``progress(done, total)``. The first failure is raised once all chunks ran.
+        """
         return self._map_async(func, iterable, MAP, chunksize, None, None, timeout, progress,
                                "map").get()
 
-    def map_async(self, func: Callable[[Any], Any], iterable: Iterable[Any],
-                  chunksize: int | None = None, callback: Callable[[Any], object] | None = None,
+    def map_async(self, func: Callable[[_S], _R], iterable: Iterable[_S],
+                  chunksize: int | None = None,
+                  callback: Callable[[list[_R]], object] | None = None,
                   error_callback: Callable[[BaseException], object] | None = None, *,
-                  timeout: float | None = None, progress: Any = None) -> MapResult:
-        """Like ``map`` but return a MapResult at once."""
+                  timeout: float | None = None, progress: ProgressArg = None) -> MapResult[_R]:
+        """Like ``map`` but return a MapResult at once (``.get()`` gives the list)."""
         return self._map_async(func, iterable, MAP, chunksize, callback, error_callback,
                                timeout, progress, "map_async")
 
-    def starmap(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+    def starmap(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                 chunksize: int | None = None, *, timeout: float | None = None,
-                progress: Any = None) -> list[Any]:
+                progress: ProgressArg = None) -> list[_R]:
         """Like ``map``, but each item is unpacked as arguments: ``func(*item)``."""
         return self._map_async(func, iterable, STARMAP, chunksize, None, None, timeout,
                                progress, "starmap").get()
 
-    def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+    def starmap_async(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                       chunksize: int | None = None,
-                      callback: Callable[[Any], object] | None = None,
+                      callback: Callable[[list[_R]], object] | None = None,
                       error_callback: Callable[[BaseException], object] | None = None, *,
-                      timeout: float | None = None, progress: Any = None) -> MapResult:
+                      timeout: float | None = None,
+                      progress: ProgressArg = None) -> MapResult[_R]:
         """Like ``starmap`` but return a MapResult at once."""
         return self._map_async(func, iterable, STARMAP, chunksize, callback, error_callback,
                                timeout, progress, "starmap_async")
 
     def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: int,
                    chunksize: int | None, callback: Any, error_callback: Any,
-                   timeout: float | None, progress: Any, kind: str) -> MapResult:
+                   timeout: float | None, progress: Any, kind: str) -> MapResult[Any]:
         self._check_running()
         timeout = _check_timeout(timeout)
         if not hasattr(iterable, "__len__"):
@@ -297,17 +328,22 @@ class Pool:
             self._backend.submit(tasks)
         return result
 
-    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1,
+    def imap(self, func: Callable[[_S], _R], iterable: Iterable[_S], chunksize: int = 1,
              buffersize: int | None = None, *, timeout: float | None = None,
-             progress: Any = None) -> IMapIterator:
-        """A lazy ``map``: results in order, as they become available."""
+             progress: ProgressArg = None) -> IMapIterator[_R]:
+        """A lazy ``map``: results in order, as they become available.
+
+        The input is read lazily, at most ``buffersize`` chunks ahead of the results
+        taken (default: a few per worker); ``next(timeout)`` on the iterator waits at
+        most ``timeout`` seconds. ``timeout=`` and ``progress=`` as for ``map``.
+        """
         return self._imap(IMapIterator, func, iterable, chunksize, buffersize, timeout,
                           progress, "imap")  # type: ignore[return-value]
 
-    def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+    def imap_unordered(self, func: Callable[[_S], _R], iterable: Iterable[_S],
                        chunksize: int = 1, buffersize: int | None = None, *,
                        timeout: float | None = None,
-                       progress: Any = None) -> IMapUnorderedIterator:
+                       progress: ProgressArg = None) -> IMapUnorderedIterator[_R]:
         """Like ``imap``, but results come in the order they complete."""
         return self._imap(IMapUnorderedIterator, func, iterable, chunksize, buffersize,
                           timeout, progress, "imap_unordered")  # type: ignore[return-value]
@@ -407,11 +443,13 @@ class Pool:
             self._interrupted()
             raise
 
-    def __enter__(self) -> Pool:
+    def __enter__(self: _P) -> _P:
+        """The pool itself; leaving the ``with`` block terminates it."""
         self._check_running()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Terminate the pool (as the stdlib's: call ``close()``/``join()`` to wait)."""
         self.terminate()
 
     def __reduce__(self) -> Any:
@@ -438,7 +476,7 @@ class ThreadPool(Pool):
         return threading.Thread(*args, **kwds)
 
     def __init__(self, processes: int | None = None,
-                 initializer: Callable[..., Any] | None = None,
+                 initializer: Callable[..., object] | None = None,
                  initargs: Iterable[Any] = ()) -> None:
         Pool.__init__(self, processes, initializer, initargs)
 

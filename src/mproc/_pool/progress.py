@@ -15,7 +15,13 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    # What ``progress=`` accepts: True (a tqdm bar), False/None (nothing), or a
+    # callable ``progress(done, total)`` (``total`` None while a lazy input's
+    # length is unknown).
+    ProgressArg = bool | Callable[[int, int | None], object] | None
 
 __all__ = ["Progress", "make_progress", "INSTALL_HINT"]
 
@@ -29,8 +35,8 @@ class Progress:
         self._lock = threading.Lock()
         self._report = report
         self._bar = bar
-        self.done = 0
-        self.total = total
+        self.done: int = 0
+        self.total: int | None = total
         self._closed = False
 
     def update(self, count: int) -> None:

@@ -17,18 +17,23 @@ import itertools
 import sys
 import threading
 import time
+import types
 
 from ..errors import TimeoutError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, Generic, TypeVar
 
     from .progress import Progress
     from .tasks import Window
+else:
+    from .._runtime.generic import Generic, TypeVar
 
 __all__ = ["ApplyResult", "AsyncResult", "MapResult", "IMapIterator", "IMapUnorderedIterator"]
+
+_T = TypeVar("_T")
 
 job_counter = itertools.count()
 
@@ -63,12 +68,20 @@ class _Job:
             self._pool._interrupted()
 
 
-class ApplyResult(_Job):
-    """The result of ``apply_async`` (and the base of ``MapResult``)."""
+class ApplyResult(_Job, Generic[_T]):
+    """The result of ``apply_async`` (and the base of ``MapResult``): a ``_T`` to come.
+
+    ``get(timeout)`` returns the value or raises the task's exception (or
+    ``mproc.TimeoutError`` if it is not ready in time); ``wait``, ``ready`` and
+    ``successful`` inspect it without raising the task's exception.
+    """
+
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
 
     _kind = "apply_async"
 
-    def __init__(self, pool: Any = None, callback: Callable[[Any], object] | None = None,
+    def __init__(self, pool: Any = None, callback: Callable[[_T], object] | None = None,
                  error_callback: Callable[[BaseException], object] | None = None,
                  progress: Progress | None = None) -> None:
         super().__init__(pool, progress)
@@ -105,7 +118,7 @@ class ApplyResult(_Job):
         if got:
             self._done.release()
 
-    def get(self, timeout: float | None = None) -> Any:
+    def get(self, timeout: float | None = None) -> _T:
         """The value, or raise the task's exception, or TimeoutError after ``timeout``."""
         self.wait(timeout)
         if not self._ready:
@@ -139,13 +152,13 @@ class ApplyResult(_Job):
 AsyncResult = ApplyResult
 
 
-class MapResult(ApplyResult):
-    """The result of ``map_async`` / ``starmap_async``: a list, filled chunk by chunk."""
+class MapResult(ApplyResult[list[_T]]):
+    """The result of ``map_async`` / ``starmap_async``: a ``list[_T]``, filled chunk by chunk."""
 
     _kind = "map_async"
 
     def __init__(self, pool: Any, chunksize: int, length: int,
-                 callback: Callable[[Any], object] | None = None,
+                 callback: Callable[[list[_T]], object] | None = None,
                  error_callback: Callable[[BaseException], object] | None = None,
                  progress: Progress | None = None, kind: str = "map_async") -> None:
         super().__init__(pool, callback, error_callback, progress)
@@ -186,8 +199,11 @@ class MapResult(ApplyResult):
         self._finish()
 
 
-class _Iterator(_Job):
+class _Iterator(_Job, Generic[_T]):
     """Shared machinery of the two imap iterators."""
+
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(self, pool: Any, window: Window | None = None,
                  progress: Progress | None = None) -> None:
@@ -199,10 +215,11 @@ class _Iterator(_Job):
         self._window = window
         self._aborted: BaseException | None = None
 
-    def __iter__(self) -> _Iterator:
+    def __iter__(self) -> _Iterator[_T]:
+        """The iterator itself."""
         return self
 
-    def next(self, timeout: float | None = None) -> Any:
+    def next(self, timeout: float | None = None) -> _T:
         """The next result; TimeoutError if none comes within ``timeout`` seconds."""
         try:
             return self._next(timeout)
@@ -294,7 +311,7 @@ class _Iterator(_Job):
         return f"<{type(self).__module__}.{type(self).__qualname__} #{self._job}>"
 
 
-class IMapIterator(_Iterator):
+class IMapIterator(_Iterator[_T]):
     """The iterator ``imap`` returns: results in input order."""
 
     _kind = "imap"
@@ -318,7 +335,7 @@ class IMapIterator(_Iterator):
         self._chunks[index] = entry
 
 
-class IMapUnorderedIterator(_Iterator):
+class IMapUnorderedIterator(_Iterator[_T]):
     """The iterator ``imap_unordered`` returns: results as they complete."""
 
     _kind = "imap_unordered"

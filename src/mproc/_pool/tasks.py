@@ -85,11 +85,11 @@ class Window:
     """
 
     def __init__(self, limit: int | None) -> None:
-        self.lock = threading.Lock()
+        self.lock: threading.Lock = threading.Lock()
         self._cond = threading.Condition(self.lock)
         self.limit = limit
-        self.in_flight = 0
-        self.stopped = False
+        self.in_flight: int = 0
+        self.stopped: bool = False
 
     def _low_water(self, limit: int) -> int:
         # Refill when half the window is free: fewer, larger batches.

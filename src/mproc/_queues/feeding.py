@@ -155,7 +155,13 @@ class Sender:
             with self._lock:
                 if self._done:
                     return
-                self._drain_locked()
+                try:
+                    self._drain_locked()
+                except BrokenPipeError:
+                    # Every reader is gone (e.g. a broken pool's workers): nothing
+                    # pending can ever be delivered, and nobody is told in a thread.
+                    self._finish_locked(spill=False)
+                    return
                 if not self._pending:
                     if self._closing:
                         self._finish_locked(spill=False)
@@ -214,7 +220,10 @@ class Sender:
         pipes, store, pending = self._pipes, self._store, self._pending
         try:
             if pipes.main_w >= 0 and pending:
-                self._drain_locked()
+                try:
+                    self._drain_locked()
+                except BrokenPipeError:
+                    spill = False  # no reader is left to take anything
                 if pending and spill and not self._drop:
                     notice = codec.spill(list(pending), store)
                     pending.clear()

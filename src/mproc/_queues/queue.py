@@ -41,7 +41,11 @@ from .transport import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Generic, TypeVar
+else:
+    from .._runtime.generic import Generic, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["Queue", "JoinableQueue", "SimpleQueue"]
 
@@ -237,8 +241,13 @@ def _open_channel() -> tuple[Pipes, Store]:
         raise
 
 
-class Queue:
-    """A process-shared FIFO queue (``multiprocessing.Queue``)."""
+class Queue(Generic[_T]):
+    """A process-shared FIFO queue (``multiprocessing.Queue``) of items of type ``_T``.
+
+    Make one with ``mproc.Queue(maxsize)`` (or a context's ``Queue``); annotate it
+    as ``Queue[int]`` to type its items. ``put`` raises pickling errors in the caller;
+    ``get`` raises ``queue.Empty`` on timeout, ``put`` ``queue.Full``.
+    """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -333,8 +342,12 @@ class Queue:
         if self._counts is not None:
             self._counts.add(self._store, 0)
 
-    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
-        """Put ``obj`` on the queue; pickling errors are raised here, in the caller."""
+    def put(self, obj: _T, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``obj`` on the queue; pickling errors are raised here, in the caller.
+
+        If the queue is full, wait (up to ``timeout`` seconds) unless ``block`` is
+        false; then raise ``queue.Full``.
+        """
         packet = self._pack(obj, block, timeout)
         if packet is None:
             return
@@ -351,12 +364,17 @@ class Queue:
                 raise
         self._send(packet)
 
-    def put_nowait(self, obj: Any) -> None:
+    def put_nowait(self, obj: _T) -> None:
+        """``put(obj, False)``: raise ``queue.Full`` rather than wait."""
         self.put(obj, False)
 
     # -- get ---------------------------------------------------------------------
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+    def get(self, block: bool = True, timeout: float | None = None) -> _T:
+        """Remove and return the next item, waiting up to ``timeout`` seconds if empty.
+
+        Raises ``queue.Empty`` when nothing came in time (at once if not ``block``).
+        """
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
         pipes = self._pipes
@@ -376,7 +394,8 @@ class Queue:
             return _loads(packet)
         return _decode(packet, self._store)
 
-    def get_nowait(self) -> Any:
+    def get_nowait(self) -> _T:
+        """``get(False)``: raise ``queue.Empty`` rather than wait."""
         return self.get(False)
 
     # -- state -------------------------------------------------------------------
@@ -388,9 +407,11 @@ class Queue:
         return self._maxsize - self._sem.get_value()  # type: ignore[no-any-return]
 
     def empty(self) -> bool:
+        """Whether nothing is waiting to be taken (approximate while others are busy)."""
         return _nothing_to_read(self._pipes)
 
     def full(self) -> bool:
+        """Whether ``maxsize`` items are in the queue (approximate)."""
         return self._sem._semlock._is_zero()  # type: ignore[no-any-return]
 
     # -- ending ------------------------------------------------------------------
@@ -454,7 +475,7 @@ class Queue:
     __class_getitem__: Any = classmethod(types.GenericAlias)
 
 
-class JoinableQueue(Queue):
+class JoinableQueue(Queue[_T]):
     """A Queue whose consumers report each item done (``task_done``/``join``)."""
 
     def __init__(self, maxsize: int = 0, *, ctx: Any) -> None:
@@ -469,7 +490,8 @@ class JoinableQueue(Queue):
         Queue.__setstate__(self, state[:-2])
         self._cond, self._unfinished_tasks = state[-2:]
 
-    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, obj: _T, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``obj`` on the queue and count it as a task not yet done."""
         packet = self._pack(obj, block, timeout)
         if packet is None:
             return
@@ -481,6 +503,7 @@ class JoinableQueue(Queue):
             raise
 
     def task_done(self) -> None:
+        """Mark one item taken with ``get`` as processed (ValueError if none is left)."""
         with self._cond:
             if not self._unfinished_tasks.acquire(False):
                 raise ValueError("task_done() called too many times")
@@ -494,8 +517,11 @@ class JoinableQueue(Queue):
                 self._cond.wait()
 
 
-class SimpleQueue:
-    """An unbounded queue without qsize, bounds or feeder controls."""
+class SimpleQueue(Generic[_T]):
+    """An unbounded queue of items of type ``_T``, without qsize, bounds or timeouts.
+
+    Make one with ``mproc.SimpleQueue()``; annotate it as ``SimpleQueue[int]``.
+    """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -530,6 +556,7 @@ class SimpleQueue:
         return _End(self, "main_w")
 
     def close(self) -> None:
+        """Release the queue's pipes once what this process put has been written."""
         sender = self._sender
         if sender is not None:
             sender.close()  # closes the channels once pending items are written
@@ -537,15 +564,18 @@ class SimpleQueue:
             self._pipes.close()
 
     def empty(self) -> bool:
+        """Whether nothing is waiting to be taken."""
         return _nothing_to_read(self._pipes)
 
-    def get(self) -> Any:
+    def get(self) -> _T:
+        """Remove and return the next item, waiting as long as it takes."""
         packet = _take(self._pipes, self._store, True, None)
         if packet[0] == _PICKLE_MARK:
             return _loads(packet)
         return _decode(packet, self._store)
 
-    def put(self, obj: Any) -> None:
+    def put(self, obj: _T) -> None:
+        """Put ``obj`` on the queue (never blocks for long: the queue is unbounded)."""
         packet = _encode(obj, self._store)
         sender = self._sender
         try:

@@ -88,18 +88,22 @@ def _emit(level: int, msg: str, args: tuple[Any, ...]) -> None:
 
 
 def sub_debug(msg: str, *args: Any) -> None:
+    """Log at SUBDEBUG on the ``mproc`` logger (only once a logger exists)."""
     _emit(SUBDEBUG, msg, args)
 
 
 def debug(msg: str, *args: Any) -> None:
+    """Log at DEBUG on the ``mproc`` logger (only once a logger exists)."""
     _emit(10, msg, args)  # logging.DEBUG
 
 
 def info(msg: str, *args: Any) -> None:
+    """Log at INFO on the ``mproc`` logger (only once a logger exists)."""
     _emit(20, msg, args)  # logging.INFO
 
 
 def sub_warning(msg: str, *args: Any) -> None:
+    """Log at SUBWARNING on the ``mproc`` logger (only once a logger exists)."""
     _emit(SUBWARNING, msg, args)
 
 

@@ -100,6 +100,9 @@ if hasattr(os, "register_at_fork"):
 class ForkAwareThreadLock:
     """A ``threading.Lock`` that is fresh (unlocked) in every forked child."""
 
+    acquire: Callable[..., bool]
+    release: Callable[[], None]
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.acquire = self._lock.acquire

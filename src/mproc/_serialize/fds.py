@@ -24,7 +24,7 @@ from .spawning import spawning_launcher
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from typing import Any
+    from typing import Any, Final
 
 __all__ = [
     "HAVE_SEND_HANDLE",
@@ -228,7 +228,7 @@ class _FdSharer:
 
 
 _sharer = _FdSharer()
-stop = _sharer.stop
+stop: Final = _sharer.stop
 
 
 def DupFd(fd: int) -> InheritedFd | NumberedFd | SharedFd:  # noqa: N802 - the stdlib's name

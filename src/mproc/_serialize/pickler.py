@@ -160,7 +160,7 @@ class Pickler(pickle.Pickler):
         cls(buf, protocol).dump(obj)
         return buf.getvalue()
 
-    loads = staticmethod(pickle.loads)
+    loads: staticmethod[..., Any] = staticmethod(pickle.loads)
 
 
 class ReferencePickler(Pickler):
@@ -188,6 +188,7 @@ def refresh_reducers(pickler: Pickler) -> None:
 
 
 def register(type_: type, reduce: Callable[[Any], Any]) -> None:
+    """Pickle instances of ``type_`` with ``reduce(obj)`` (a ``__reduce__``-style tuple)."""
     Pickler.register(type_, reduce)
 
 
@@ -225,4 +226,5 @@ def dumps(obj: Any, protocol: int | None = None, buffer_callback: Any = None) ->
 
 
 def dump(obj: Any, file: Any, protocol: int | None = None) -> None:
+    """Pickle ``obj`` to the binary ``file`` with mproc's pickler."""
     Pickler(file, protocol).dump(obj)

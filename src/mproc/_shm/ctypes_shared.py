@@ -21,6 +21,7 @@ on first use: importing this module does not load semaphores.
 from __future__ import annotations
 
 import ctypes
+import types
 import weakref
 
 from .._serialize.pickler import register
@@ -29,8 +30,21 @@ from .heap import BufferWrapper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, Generic, Protocol, TypeVar, overload
+
+    class LockLike(Protocol):
+        """What ``lock=`` accepts and ``get_lock()`` returns: mproc's Lock or RLock
+        (or any lock with this interface)."""
+
+        def acquire(self, block: bool = ..., timeout: float | None = ..., /) -> bool: ...
+        def release(self) -> None: ...
+        def __enter__(self) -> bool: ...
+        def __exit__(self, *args: Any) -> Any: ...
+else:
+    from .._runtime.generic import Generic, TypeVar, overload
+
+_T = TypeVar("_T")
 
 __all__ = [
     "RawValue",
@@ -166,7 +180,14 @@ def synchronized(obj: Any, lock: Any = None, ctx: Any = None) -> Any:
 
 
 class SynchronizedBase:
-    """A ctypes object and the lock that guards it."""
+    """A ctypes object and the lock that guards it.
+
+    ``with obj:`` (or ``obj.acquire()``/``obj.release()``) holds the lock over several
+    accesses; ``get_obj()`` and ``get_lock()`` give the parts.
+    """
+
+    acquire: Callable[..., bool]
+    release: Callable[[], None]
 
     def __init__(self, obj: Any, lock: Any = None, ctx: Any = None) -> None:
         self._obj = obj
@@ -175,9 +196,11 @@ class SynchronizedBase:
         self.release = self._lock.release
 
     def __enter__(self) -> Any:
+        """Acquire the lock."""
         return self._lock.__enter__()
 
     def __exit__(self, *args: Any) -> Any:
+        """Release the lock."""
         return self._lock.__exit__(*args)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -188,38 +211,64 @@ class SynchronizedBase:
         """The wrapped ctypes object (accessing it directly takes no lock)."""
         return self._obj
 
-    def get_lock(self) -> Any:
+    def get_lock(self) -> LockLike:
+        """The lock that guards the object (an RLock unless one was passed in)."""
         return self._lock
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} wrapper for {self._obj}>"
 
 
-class Synchronized(SynchronizedBase):
-    """A wrapped simple ctypes value: ``.value`` under the lock."""
+class Synchronized(SynchronizedBase, Generic[_T]):
+    """A wrapped simple ctypes value of Python type ``_T``: ``.value`` under the lock.
+
+    What ``mproc.Value("i", 0)`` returns; ``v.value += 1`` is two accesses, so hold
+    the lock around it (``with v.get_lock(): v.value += 1``).
+    """
+
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
 
     @property
-    def value(self) -> Any:
+    def value(self) -> _T:
+        """The value (read under the lock); assigning it writes under the lock."""
         with self._lock:
             return self._obj.value
 
     @value.setter
-    def value(self, new: Any) -> None:
+    def value(self, new: _T) -> None:
         with self._lock:
             self._obj.value = new
 
 
-class SynchronizedArray(SynchronizedBase):
-    """A wrapped ctypes array: indexing and slicing under the lock."""
+class SynchronizedArray(SynchronizedBase, Generic[_T]):
+    """A wrapped ctypes array of items of Python type ``_T``: indexing under the lock.
+
+    What ``mproc.Array("d", 10)`` returns; ``a[i]`` and ``a[i:j]`` take the lock.
+    """
+
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
 
     def __len__(self) -> int:
+        """The number of items."""
         return len(self._obj)
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[_T]: ...
+    def __getitem__(self, index: int | slice) -> _T | list[_T]:
+        """An item, or a list of items for a slice (read under the lock)."""
         with self._lock:
-            return self._obj[index]
+            return self._obj[index]  # type: ignore[no-any-return]
 
-    def __setitem__(self, index: Any, value: Any) -> None:
+    @overload
+    def __setitem__(self, index: int, value: _T) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[_T]) -> None: ...
+    def __setitem__(self, index: int | slice, value: Any) -> None:
+        """Write an item, or the items of a slice, under the lock."""
         with self._lock:
             self._obj[index] = value
 
@@ -232,11 +281,12 @@ class SynchronizedArray(SynchronizedBase):
             self._obj[start:stop] = values
 
 
-class SynchronizedString(SynchronizedArray):
+class SynchronizedString(SynchronizedArray[bytes]):
     """A wrapped ``c_char`` array: also ``.value`` (up to NUL) and ``.raw`` (all bytes)."""
 
     @property
     def value(self) -> bytes:
+        """The bytes up to the first NUL; assigning writes them (under the lock)."""
         with self._lock:
             return self._obj.value  # type: ignore[no-any-return]
 
@@ -247,6 +297,7 @@ class SynchronizedString(SynchronizedArray):
 
     @property
     def raw(self) -> bytes:
+        """All the array's bytes; assigning writes them (under the lock)."""
         with self._lock:
             return self._obj.raw  # type: ignore[no-any-return]
 

@@ -41,7 +41,11 @@ from . import tracker
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from typing import Any
+    from typing import Any, Generic, TypeVar
+else:
+    from .._runtime.generic import Generic, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = [
     "SharedMemory",
@@ -292,7 +296,7 @@ def _attach_list(cls: type[ShareableList], name: str) -> ShareableList:
     return cls(name=name)
 
 
-class ShareableList:
+class ShareableList(Generic[_T]):
     """A fixed-length list of int, float, bool, str, bytes and None in shared memory.
 
     ``ShareableList(sequence)`` creates a segment holding the items;
@@ -303,7 +307,10 @@ class ShareableList:
 
     __class_getitem__: Any = classmethod(types.GenericAlias)
 
-    def __init__(self, sequence: Iterable[Any] | None = None, *, name: str | None = None) -> None:
+    shm: SharedMemory
+    """The segment that holds the list."""
+
+    def __init__(self, sequence: Iterable[_T] | None = None, *, name: str | None = None) -> None:
         if name is None or sequence is not None:
             items = list(sequence or ())
             formats = [_format_for(item) for item in items]
@@ -391,7 +398,8 @@ class ShareableList:
 
     # -- the sequence ---------------------------------------------------------
 
-    def __getitem__(self, position: int) -> Any:
+    def __getitem__(self, position: int) -> _T:
+        """The item at ``position`` (negative counts from the end)."""
         position = self._normalise(position)
         if not 0 <= position < self._list_len:
             raise IndexError("index out of range")
@@ -399,7 +407,8 @@ class ShareableList:
         (value,) = struct.unpack_from(fmt, self._buffer, self._item_offset(position))
         return _decode(self._get_back_transform_code(position), value)
 
-    def __setitem__(self, position: int, value: Any) -> None:
+    def __setitem__(self, position: int, value: _T) -> None:
+        """Replace an item; a str or bytes may not outgrow its slot (ValueError)."""
         position = self._normalise(position)
         if not 0 <= position < self._list_len:
             raise IndexError("assignment index out of range")
@@ -416,9 +425,11 @@ class ShareableList:
         struct.pack_into(fmt, self._buffer, self._item_offset(position), data)
 
     def __len__(self) -> int:
+        """The number of items (fixed at creation)."""
         return _META.unpack_from(self._buffer, 0)[0]  # type: ignore[no-any-return]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[_T]:
+        """The items, in order."""
         for position in range(self._list_len):
             yield self[position]
 
@@ -434,11 +445,11 @@ class ShareableList:
         """The struct format of all the items, concatenated."""
         return "".join(self._get_packing_format(i) for i in range(self._list_len))
 
-    def count(self, value: Any) -> int:
+    def count(self, value: _T) -> int:
         """How many items equal ``value``."""
         return sum(value == entry for entry in self)
 
-    def index(self, value: Any) -> int:
+    def index(self, value: _T) -> int:
         """The position of the first item equal to ``value``."""
         for position, entry in enumerate(self):
             if value == entry:

@@ -37,6 +37,7 @@ from .._runtime.state import STATE, register_after_fork
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Final
 
 __all__ = [
     "ResourceTracker",
@@ -297,10 +298,10 @@ def _command(read_fd: int) -> list[str]:
 
 
 _resource_tracker = ResourceTracker(shared=True)
-ensure_running = _resource_tracker.ensure_running
-register = _resource_tracker.register
-unregister = _resource_tracker.unregister
-getfd = _resource_tracker.getfd
+ensure_running: Final = _resource_tracker.ensure_running
+register: Final = _resource_tracker.register
+unregister: Final = _resource_tracker.unregister
+getfd: Final = _resource_tracker.getfd
 
 
 # -- the tracker process ----------------------------------------------------------

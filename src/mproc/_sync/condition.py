@@ -59,6 +59,9 @@ class _CounterView:
 class Condition:
     """A condition variable shared between processes (default lock: an RLock)."""
 
+    acquire: Callable[..., bool]  # the lock's own methods
+    release: Callable[[], None]
+
     def __init__(self, lock: Any = None, *, ctx: Any = None) -> None:
         self._lock = lock if lock is not None else RLock(ctx=ctx)
         self._wait_semaphore = Semaphore(0, ctx=ctx)

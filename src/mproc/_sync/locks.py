@@ -4,15 +4,26 @@ Semaphore and BoundedSemaphore expose the C semaphore's own ``acquire`` and
 ``release``: nothing to add, so nothing in the way. Lock and RLock add one thing,
 recovery from a holder process that died (rules in ``owner``): ``acquire`` stores
 this process's token in a shared cell after taking the semaphore (one 8-byte store,
-no system call beyond the semaphore's). Lock *is* the C semaphore (a subclass), so
-its ``release`` and ``__exit__`` are C and leave the token; RLock's final release
-clears it. A blocked
-``acquire`` waits in slices of ``POLL_INTERVAL`` and checks the holder between
-slices.
+no system call beyond the semaphore's). A blocked ``acquire`` waits in slices of
+``POLL_INTERVAL`` and checks the holder between slices (``_Recovering._wait``).
 
-RLock counts recursion in Python, over a plain (non-recursive) semaphore: a
-recovering process must be able to post a semaphore that a dead process took,
-which the C recursive mutex forbids to anyone but its owner.
+Two implementations, chosen at import; ``IMPLEMENTATION`` says which:
+
+* ``"c"``: the optional extension ``_fastlock`` (built by ``pip install`` where a
+  compiler is available) provides C subclasses of the semaphore type whose
+  ``acquire``/``__enter__`` (and, for RLock, ``release``/``__exit__``) do the
+  try, a short poll when another process holds it, the first wait slice and the
+  token store in C; only a wait longer than one slice continues in ``_wait``.
+  RLock's recursion is the semaphore object's own count and last thread.
+* ``"python"``: the fallback, when the extension is missing, refuses this
+  interpreter's semaphore layout, or ``MPROC_PURE_PYTHON=1`` is set. Lock is still
+  the C semaphore with ``acquire``/``__enter__`` in Python; RLock counts recursion
+  in Python over a plain semaphore.
+
+Either way Lock's ``release`` and ``__exit__`` are the C semaphore's and leave the
+token (it names the last acquirer); RLock's final release clears it. RLock is a
+plain (non-recursive kind) semaphore underneath: a recovering process must be able
+to post a semaphore that a dead process took (``semlock.post_on_behalf``).
 
 Objects reach other processes by inheritance only: fork children inherit them;
 spawn and forkserver children get them pickled while they are being started
@@ -32,9 +43,11 @@ from .cells import Cells
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-__all__ = ["SemLock", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "SEM_VALUE_MAX"]
+__all__ = ["SemLock", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "SEM_VALUE_MAX",
+           "IMPLEMENTATION"]
 
 SEM_VALUE_MAX = semlock.SEM_VALUE_MAX
 _POLL = _owner.POLL_INTERVAL
@@ -44,16 +57,27 @@ _POLL = _owner.POLL_INTERVAL
 _TOKEN = 0
 
 
+# The C extension's Lock and RLock bases (acquire in C, see _fastlock.c), or None:
+# not built, not usable with this interpreter's SemLock, or MPROC_PURE_PYTHON set.
+_FAST = semlock.fast_types(_POLL)
+IMPLEMENTATION = "python" if _FAST is None else "c"
+_set_c_token: Any = None if _FAST is None else _FAST[2]
+
+
 def _ensure_token() -> None:
     global _TOKEN
     if not _TOKEN:
         _TOKEN = _owner.current_token()
+        if _set_c_token is not None:
+            _set_c_token(_TOKEN)
 
 
 def _refresh_token_after_fork() -> None:
     global _TOKEN
     if _TOKEN:
         _TOKEN = _owner.current_token()
+        if _set_c_token is not None:
+            _set_c_token(_TOKEN)
 
 
 if hasattr(os, "register_at_fork"):
@@ -77,6 +101,8 @@ class SemLock:
     """
 
     _semlock: Any
+    acquire: Callable[..., bool]  # bound to the C semaphore's own methods
+    release: Callable[[], None]
 
     def __init__(self, kind: int, value: int, maxvalue: int, *, ctx: Any = None) -> None:
         self._semlock = semlock.create(kind, value, maxvalue,
@@ -155,6 +181,9 @@ class _Recovering:
         self._cell = cell
         self._cells = cell.view
         self._slot = cell.index
+        bind_cell = getattr(self, "_bind_cell", None)
+        if bind_cell is not None:  # the C types: acquire stores through a pointer
+            bind_cell(cell.view, cell.index)
 
     def _wait(self, timeout: float | None) -> bool:
         """The blocking path: wait in slices, recovering from a dead holder.
@@ -240,15 +269,30 @@ def _rebuild_lock(cls: type[Lock], sem_state: tuple[int, int, str], cell: Cells)
 
 
 _CSemLock: Any = semlock.SemLock
+if TYPE_CHECKING:
+
+    class _LockBase:
+        """What the C semaphore under Lock offers its users (chosen at run time)."""
+
+        def acquire(self, block: bool = True, timeout: float | None = None) -> bool: ...
+        def release(self) -> None: ...
+        def __enter__(self) -> bool: ...
+        def __exit__(self, *args: object) -> None: ...
+        def _is_mine(self) -> bool: ...
+        def _is_zero(self) -> bool: ...
+        def _count(self) -> int: ...
+        def _get_value(self) -> int: ...
+else:
+    _LockBase = _CSemLock if _FAST is None else _FAST[0]
 
 
-class Lock(_Recovering, _CSemLock):  # type: ignore[misc]
+class Lock(_Recovering, _LockBase):  # type: ignore[misc]
     """A non-recursive lock; any thread of any process may release it.
 
     It *is* the C semaphore (a subclass of it), so ``release`` and ``__exit__`` are
     the C methods, with nothing in between. ``acquire`` and ``__enter__`` add one
-    8-byte store after taking the semaphore: this process's token, the last
-    acquirer, which is what lets a waiter recover the lock if this process dies
+    8-byte store after taking the semaphore (in C when the extension is there,
+    ``IMPLEMENTATION == "c"``): this process's token, the last acquirer, which is what lets a waiter recover the lock if this process dies
     holding it. Release leaves the token in place; a stale token is harmless
     because a waiter suspects a holder only after two poll slices (``_wait``).
     Hot attributes are slots: a C subclass's ``__dict__`` lookups are slower.
@@ -267,19 +311,20 @@ class Lock(_Recovering, _CSemLock):  # type: ignore[misc]
     def _semlock(self) -> Lock:  # type: ignore[override]
         return self
 
-    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        if _c_acquire(self, False):
-            self._cells[self._slot] = _TOKEN
-            return True
-        if not block:
-            return False
-        return self._wait(timeout)
+    if _FAST is None:  # otherwise acquire and __enter__ are the C base's
+        def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+            if _c_acquire(self, False):
+                self._cells[self._slot] = _TOKEN
+                return True
+            if not block:
+                return False
+            return self._wait(timeout)
 
-    def __enter__(self) -> bool:
-        if _c_acquire(self, False):
-            self._cells[self._slot] = _TOKEN
-            return True
-        return self._wait(None)
+        def __enter__(self) -> bool:
+            if _c_acquire(self, False):
+                self._cells[self._slot] = _TOKEN
+                return True
+            return self._wait(None)
 
     # release and __exit__: the C semaphore's own.
 
@@ -312,8 +357,8 @@ class Lock(_Recovering, _CSemLock):  # type: ignore[misc]
         return f"<{type(self).__name__}(owner={owner})>"
 
 
-class RLock(_Recovering, SemLock):
-    """A recursive lock: the thread that holds it may take it again."""
+class _PyRLock(_Recovering, SemLock):
+    """A recursive lock: the thread that holds it may take it again (pure Python)."""
 
     _owner_thread: int | None = None
     _depth = 0
@@ -404,3 +449,82 @@ class RLock(_Recovering, SemLock):
         self._bind(cell)
         self._owner_thread = None
         self._depth = 0
+
+
+class _CRLock(_Recovering, _CSemLock if _FAST is None else _FAST[1]):  # type: ignore[misc]
+    """A recursive lock: the thread that holds it may take it again.
+
+    Like Lock, it *is* the C semaphore (the extension's RLock type, over a plain
+    semaphore of maximum 1): ``acquire``, ``__enter__``, ``release`` and ``__exit__``
+    are C. The recursion depth and owning thread are the semaphore object's own
+    count and last thread (so ``_is_mine`` is the C method); the final release
+    clears the holder token before it posts.
+    """
+
+    __slots__ = ("_cell", "_cells", "_slot")
+
+    def __new__(cls, *, ctx: Any = None) -> _CRLock:
+        return _ready_lock(semlock.create(semlock.SEMAPHORE, 1, 1,  # type: ignore[return-value]
+                                          linked=not _is_fork_context(ctx), cls=cls), Cells(1))
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        pass
+
+    @property
+    def _semlock(self) -> _CRLock:  # type: ignore[override]
+        return self
+
+    def _after_fork(self) -> None:
+        semlock.after_fork(self)  # the count (the depth) is this process's: now 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_lock, (type(self), semlock.reduce(self, self), self._cell))
+
+    def _count(self) -> int:
+        return _CSemLock._count(self) if self._is_mine() else 0  # type: ignore[no-any-return]
+
+    @property
+    def _depth(self) -> int:
+        return self._count()
+
+    # Condition's protocol
+    def _is_owned(self) -> bool:
+        return self._is_mine()  # type: ignore[no-any-return]
+
+    def _release_save(self) -> int:
+        depth = self._count()
+        if not depth:
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        for _level in range(depth):
+            self.release()
+        return depth
+
+    def _acquire_restore(self, depth: int) -> None:
+        self.acquire()
+        for _level in range(depth - 1):
+            self.acquire()
+
+    def __repr__(self) -> str:
+        depth: object
+        try:
+            if self._is_mine():
+                owner, depth = _this_thread_name(), _CSemLock._count(self)
+            elif not self._is_zero():
+                owner, depth = "None", 0
+            elif _CSemLock._count(self) > 0:
+                owner, depth = "SomeOtherThread", "nonzero"
+            else:
+                owner, depth = self._holder_description(), "nonzero"
+        except Exception:
+            owner, depth = "unknown", "unknown"
+        return f"<{type(self).__name__}({owner}, {depth})>"
+
+
+if TYPE_CHECKING:
+
+    class RLock(_PyRLock):
+        """A recursive lock: the thread that holds it may acquire it again, and must
+        release it as many times; released by a waiter if its holder process dies."""
+else:
+    RLock = _PyRLock if _FAST is None else _CRLock
+    RLock.__name__ = RLock.__qualname__ = "RLock"

@@ -48,6 +48,7 @@ __all__ = [
     "unlink",
     "post_on_behalf",
     "after_fork",
+    "fast_types",
 ]
 
 SemLock = _multiprocessing.SemLock
@@ -173,5 +174,27 @@ def post_on_behalf(sem: Any) -> None:
 
 
 def after_fork(sem: Any) -> None:
-    """In a forked child: this process holds none of it (the parent might)."""
-    sem._after_fork()
+    """In a forked child: this process holds none of it (the parent might).
+
+    The C method itself: ``sem`` may be a subclass (Lock) whose own ``_after_fork``
+    calls this function.
+    """
+    SemLock._after_fork(sem)
+
+
+def fast_types(poll_interval: float) -> tuple[type, type, Any] | None:
+    """The C extension's Lock and RLock bases over ``SemLock``, and its token setter.
+
+    None when ``MPROC_PURE_PYTHON`` is set (to anything but "" or "0"), when the
+    optional extension was not built, or when it finds that this interpreter's
+    ``SemLock`` is not laid out as it expects (it checks before it binds anything).
+    """
+    if os.environ.get("MPROC_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _fastlock  # type: ignore[attr-defined]
+
+        lock, rlock = _fastlock.init(SemLock, poll_interval)
+    except Exception:  # ImportError (not built) or a layout it does not know
+        return None
+    return lock, rlock, _fastlock.set_token

@@ -89,7 +89,7 @@ class Connection:
         # Request/response links (manager proxies) poll for up to this long before
         # sleeping in read(): a reply that comes within microseconds then costs no
         # scheduler wake-up, the dominant cost of a round trip on virtual machines.
-        self.spin_seconds = 0.0
+        self.spin_seconds: float = 0.0
 
     # -- state ---------------------------------------------------------------
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import array
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..pool import ThreadPool
 
 __all__ = [
     "DummyProcess",
@@ -33,6 +36,7 @@ class DummyProcess(threading.Thread):
         self._parent = current_process()
 
     def start(self) -> None:
+        """Start the thread (only from the thread that created this object)."""
         if self._parent is not current_process():
             raise RuntimeError(
                 f"Parent is {self._parent!r} but current_process is {current_process()!r}"
@@ -51,10 +55,12 @@ class DummyProcess(threading.Thread):
 
 
 def current_process() -> threading.Thread:
+    """The current thread (in ``mproc.dummy`` processes are threads)."""
     return threading.current_thread()
 
 
 def active_children() -> list[Any]:
+    """The DummyProcess threads this thread started that are still alive."""
     children = getattr(current_process(), "_children", None)
     if children is None:
         return []
@@ -99,10 +105,12 @@ class Value:
 
 
 def Array(typecode: str, sequence: Any, lock: Any = True) -> array.array[Any]:  # noqa: N802
+    """An ``array.array`` (threads share memory; ``lock`` is ignored)."""
     return array.array(typecode, sequence)
 
 
 def Manager() -> Any:  # noqa: N802 - stdlib name
+    """The ``mproc.dummy`` module itself, which offers the manager's factories."""
     import sys
 
     return sys.modules["mproc.dummy"]
@@ -113,7 +121,8 @@ def shutdown() -> None:
 
 
 def Pool(processes: int | None = None, initializer: Any = None,  # noqa: N802
-         initargs: Any = ()) -> Any:
+         initargs: Any = ()) -> ThreadPool:
+    """A ThreadPool: the Pool API run by ``processes`` threads."""
     from ..pool import ThreadPool
 
     return ThreadPool(processes, initializer, initargs)
