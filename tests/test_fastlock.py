@@ -62,7 +62,6 @@ def _hold_then_release(lock, ready, go, out):
         out[0] = os.getpid()
         ready.set()
         go.wait(TIMEOUT)
-    out[2] = int(lock.locked())
 
 
 def _count_up(lock, value, n):
@@ -207,8 +206,7 @@ def test_timeouts_against_another_process(kind: str) -> None:
         assert lock._cells[lock._slot] == locks._TOKEN
         lock.release()
         p.join(TIMEOUT)
-    assert p.exitcode == 0
-    assert out[2] == 0  # the child released it before it looked
+    assert p.exitcode == 0  # the child's release (the one that woke us) did not fail
 
 
 @pytest.mark.parametrize("via", ["acquire", "with"])
