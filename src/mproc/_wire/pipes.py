@@ -5,8 +5,8 @@ get larger kernel buffers where the platform allows, so a large message crosses 
 fewer context switches.
 
 A one-way socketpair was measured too (docs/decisions.md, "One-way pipes stay OS
-pipes"): 4x the stdlib for 1 MiB messages, but 0.7x for small ones and 0.6x to
-create, so it is not used.
+pipes"): no faster for 1 MiB messages than a pipe grown to 1 MiB, and slower for small
+ones and to create, so it is not used.
 """
 
 from __future__ import annotations
