@@ -172,11 +172,15 @@ class ClassicQueue(Queue):
             raise ValueError(f"Queue {self!r} is closed")
         if not self._sem.acquire(block, timeout):
             raise Full
+        self._counted(obj)
         with self._notempty:
             if self._thread is None:
                 self._start_thread()
             self._buffer.append(obj)
             self._notempty.notify()
+
+    def _counted(self, obj: Any) -> None:
+        """Called once a slot is taken, before ``obj`` is visible to the feeder."""
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if self._closed:
@@ -318,17 +322,9 @@ class ClassicJoinableQueue(ClassicQueue, JoinableQueue):
         ClassicQueue.__setstate__(self, state[:-2])
         self._cond, self._unfinished_tasks = state[-2:]
 
-    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
-        if self._closed:
-            raise ValueError(f"Queue {self!r} is closed")
-        if not self._sem.acquire(block, timeout):
-            raise Full
-        with self._notempty, self._cond:
-            if self._thread is None:
-                self._start_thread()
-            self._buffer.append(obj)
-            self._unfinished_tasks.release()
-            self._notempty.notify()
+    def _counted(self, obj: Any) -> None:
+        # counted before any consumer can take it, so join() never returns early
+        self._unfinished_tasks.release()
 
 
 # -- SimpleQueue ----------------------------------------------------------------
