@@ -297,14 +297,18 @@ class BaseContext:
         """The context of a start method, or with None the one in use.
 
         ``"spawn"``, ``"fork"`` and ``"forkserver"`` give a SpawnContext, ForkContext
-        and ForkServerContext; an unknown name raises ValueError.
+        and ForkServerContext; an unknown name raises ValueError. From the default
+        context, ``get_context()`` is the concrete context of the current start method.
         """
         if method is None:
-            return self
+            return self._current()
         try:
             return _CONCRETE[method]
         except KeyError:
             raise ValueError(f"cannot find context for {method!r}") from None
+
+    def _current(self) -> BaseContext:
+        return self
 
     def get_start_method(self, allow_none: bool = False) -> str | None:
         """This context's start method (``"fork"``, ``"spawn"`` or ``"forkserver"``)."""
@@ -453,29 +457,14 @@ class DefaultContext(BaseContext):
             self._actual_context = _CONCRETE.get(forced, self._default_context)
         return self._actual_context
 
-    @overload
-    def get_context(self, method: None = None) -> BaseContext: ...
-    @overload
-    def get_context(self, method: Literal["spawn"]) -> SpawnContext: ...
-    @overload
-    def get_context(self, method: Literal["fork"]) -> ForkContext: ...
-    @overload
-    def get_context(self, method: Literal["forkserver"]) -> ForkServerContext: ...
-    @overload
-    def get_context(self, method: str) -> BaseContext: ...
-    def get_context(self, method: str | None = None) -> BaseContext:
-        """The context of a start method, or with None the one the default uses now.
-
-        ``get_context()`` is the concrete context of the current start method (a
-        ForkContext, SpawnContext or ForkServerContext; choosing it fixes the default
-        start method, as in the stdlib); ``get_context("spawn")`` is a SpawnContext.
-        """
-        if method is None:
-            actual = self._actual()
-            if actual is None:
-                actual = self._actual_context = self._default_context
-            return actual
-        return super().get_context(method)
+    def _current(self) -> BaseContext:
+        """The concrete context of the current start method (a ForkContext,
+        SpawnContext or ForkServerContext); asking fixes the default start method,
+        as in the stdlib."""
+        actual = self._actual()
+        if actual is None:
+            actual = self._actual_context = self._default_context
+        return actual
 
     def set_start_method(self, method: str | None, force: bool = False) -> None:
         """Choose the start method of ``mproc.*`` (once: ``force=True`` to change it).

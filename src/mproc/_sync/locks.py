@@ -357,6 +357,26 @@ class Lock(_Recovering, _LockBase):  # type: ignore[misc]
         return f"<{type(self).__name__}(owner={owner})>"
 
 
+def _describe_rlock(lock: Any) -> str:
+    """The stdlib's RLock repr: who holds it (this thread, another thread of this
+    process, another process) and how deep. ``_holding()`` gives (held by this
+    thread, depth, free, held by another thread of this process)."""
+    depth: object
+    try:
+        mine, count, free, here = lock._holding()
+        if mine:
+            owner, depth = _this_thread_name(), count
+        elif free:
+            owner, depth = "None", 0
+        elif here:
+            owner, depth = "SomeOtherThread", "nonzero"
+        else:
+            owner, depth = lock._holder_description(), "nonzero"
+    except Exception:
+        owner, depth = "unknown", "unknown"
+    return f"<{type(lock).__name__}({owner}, {depth})>"
+
+
 class _PyRLock(_Recovering, SemLock):
     """A recursive lock: the thread that holds it may take it again (pure Python)."""
 
@@ -425,20 +445,12 @@ class _PyRLock(_Recovering, SemLock):
     def _count(self) -> int:
         return self._depth if self._owner_thread == get_ident() else 0
 
-    def __repr__(self) -> str:
-        depth: object
-        try:
-            if self._owner_thread == get_ident():
-                owner, depth = _this_thread_name(), self._depth
-            elif not self._semlock._is_zero():
-                owner, depth = "None", 0
-            elif self._owner_thread is not None:
-                owner, depth = "SomeOtherThread", "nonzero"
-            else:
-                owner, depth = self._holder_description(), "nonzero"
-        except Exception:
-            owner, depth = "unknown", "unknown"
-        return f"<{type(self).__name__}({owner}, {depth})>"
+    def _holding(self) -> tuple[bool, int, bool, bool]:
+        mine = self._owner_thread == get_ident()
+        return (mine, self._depth, not self._semlock._is_zero(),
+                self._owner_thread is not None)
+
+    __repr__ = _describe_rlock
 
     def __getstate__(self) -> Any:
         return (semlock.reduce(self._semlock, self), self._cell)
@@ -504,20 +516,11 @@ class _CRLock(_Recovering, _CSemLock if _FAST is None else _FAST[1]):  # type: i
         for _level in range(depth - 1):
             self.acquire()
 
-    def __repr__(self) -> str:
-        depth: object
-        try:
-            if self._is_mine():
-                owner, depth = _this_thread_name(), _CSemLock._count(self)
-            elif not self._is_zero():
-                owner, depth = "None", 0
-            elif _CSemLock._count(self) > 0:
-                owner, depth = "SomeOtherThread", "nonzero"
-            else:
-                owner, depth = self._holder_description(), "nonzero"
-        except Exception:
-            owner, depth = "unknown", "unknown"
-        return f"<{type(self).__name__}({owner}, {depth})>"
+    def _holding(self) -> tuple[bool, int, bool, bool]:
+        depth = _CSemLock._count(self)
+        return self._is_mine(), depth, not self._is_zero(), depth > 0
+
+    __repr__ = _describe_rlock
 
 
 if TYPE_CHECKING:
