@@ -53,56 +53,41 @@ def _contended(mp, make_lock, target, n: int) -> Measurement:
     return Measurement(units=2 * n, seconds=seconds)
 
 
-@workload("lock.acquire_release", target=1.0, unit="ops/s", params=_UNCONTENDED,
-          quick=_QUICK)
-def lock_acquire_release(mp, n: int) -> Measurement:
-    """`lock.acquire(); lock.release()` n times in one process."""
-    return _uncontended_explicit(mp.Lock(), n)
+def _register_paths(kind: str, label: str) -> None:
+    """The four ways a user takes a ``label`` (Lock or RLock), each a workload."""
+
+    def make(mp_or_ctx):
+        return getattr(mp_or_ctx, label)()
+
+    def explicit(mp, n: int) -> Measurement:
+        return _uncontended_explicit(make(mp), n)
+
+    def with_block(mp, n: int) -> Measurement:
+        return _uncontended_with(make(mp), n)
+
+    def contended_explicit(mp, n: int) -> Measurement:
+        return _contended(mp, make, _children.hammer_lock_explicit, n)
+
+    def contended_with(mp, n: int) -> Measurement:
+        return _contended(mp, make, _children.hammer_lock, n)
+
+    var = label.lower()
+    explicit.__doc__ = f"`{var}.acquire(); {var}.release()` n times in one process."
+    with_block.__doc__ = f"`with {var}: pass` n times in one process."
+    contended_explicit.__doc__ = (f"Two processes each do `{var}.acquire(); {var}.release()` "
+                                  f"n times on one {label}.")
+    contended_with.__doc__ = f"Two processes each do `with {var}: pass` n times on one {label}."
+    for path, fn, target, params in (
+            ("acquire_release", explicit, 1.0, _UNCONTENDED),
+            ("with", with_block, 1.0, _UNCONTENDED),
+            ("contended.acquire_release", contended_explicit, 1.5, _CONTENDED),
+            ("contended.with", contended_with, 1.5, _CONTENDED)):
+        workload(f"{kind}.{path}", target=target, unit="ops/s", params=params,
+                 quick=_QUICK)(fn)
 
 
-@workload("lock.with", target=1.0, unit="ops/s", params=_UNCONTENDED,
-          quick=_QUICK)
-def lock_with(mp, n: int) -> Measurement:
-    """`with lock: pass` n times in one process."""
-    return _uncontended_with(mp.Lock(), n)
-
-
-@workload("lock.contended.acquire_release", target=1.5, unit="ops/s", params=_CONTENDED, quick=_QUICK)
-def lock_contended_acquire_release(mp, n: int) -> Measurement:
-    """Two processes each do `lock.acquire(); lock.release()` n times on one Lock."""
-    return _contended(mp, lambda ctx: ctx.Lock(), _children.hammer_lock_explicit, n)
-
-
-@workload("lock.contended.with", target=1.5, unit="ops/s", params=_CONTENDED, quick=_QUICK)
-def lock_contended_with(mp, n: int) -> Measurement:
-    """Two processes each do `with lock: pass` n times on one Lock."""
-    return _contended(mp, lambda ctx: ctx.Lock(), _children.hammer_lock, n)
-
-
-@workload("rlock.acquire_release", target=1.0, unit="ops/s", params=_UNCONTENDED,
-          quick=_QUICK)
-def rlock_acquire_release(mp, n: int) -> Measurement:
-    """`rlock.acquire(); rlock.release()` n times in one process."""
-    return _uncontended_explicit(mp.RLock(), n)
-
-
-@workload("rlock.with", target=1.0, unit="ops/s", params=_UNCONTENDED,
-          quick=_QUICK)
-def rlock_with(mp, n: int) -> Measurement:
-    """`with rlock: pass` n times in one process."""
-    return _uncontended_with(mp.RLock(), n)
-
-
-@workload("rlock.contended.acquire_release", target=1.5, unit="ops/s", params=_CONTENDED, quick=_QUICK)
-def rlock_contended_acquire_release(mp, n: int) -> Measurement:
-    """Two processes each do `rlock.acquire(); rlock.release()` n times on one RLock."""
-    return _contended(mp, lambda ctx: ctx.RLock(), _children.hammer_lock_explicit, n)
-
-
-@workload("rlock.contended.with", target=1.5, unit="ops/s", params=_CONTENDED, quick=_QUICK)
-def rlock_contended_with(mp, n: int) -> Measurement:
-    """Two processes each do `with rlock: pass` n times on one RLock."""
-    return _contended(mp, lambda ctx: ctx.RLock(), _children.hammer_lock, n)
+_register_paths("lock", "Lock")
+_register_paths("rlock", "RLock")
 
 
 def _increments(mp, make, target, read, n: int) -> Measurement:
