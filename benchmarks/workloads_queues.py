@@ -8,11 +8,10 @@ from benchmarks import _children
 from benchmarks.harness import Measurement, Skip, workload
 
 
-@workload("queue.small_1p1c", target=1.5, unit="msg/s", params={"n": 50000}, quick={"n": 500})
-def queue_small_1p1c(mp, n: int) -> Measurement:
-    """One producer process puts n small tuples; the parent gets them."""
+def _one_producer(mp, make: str, n: int) -> Measurement:
+    """One producer process puts n small tuples on ``ctx.<make>()``; the parent gets them."""
     ctx = mp.get_context("fork")
-    q, go = ctx.Queue(), ctx.Event()
+    q, go = getattr(ctx, make)(), ctx.Event()
     proc = ctx.Process(target=_children.put_items, args=(q, n, (1, "abc", 2.5), go))
     proc.start()
     t0 = time.perf_counter()
@@ -25,6 +24,12 @@ def queue_small_1p1c(mp, n: int) -> Measurement:
     if got != n:
         raise RuntimeError(f"got {got} of {n} items")
     return Measurement(units=n, seconds=seconds)
+
+
+@workload("queue.small_1p1c", target=1.5, unit="msg/s", params={"n": 50000}, quick={"n": 500})
+def queue_small_1p1c(mp, n: int) -> Measurement:
+    """One producer process puts n small tuples; the parent gets them."""
+    return _one_producer(mp, "Queue", n)
 
 
 @workload("queue.small_4p4c", target=1.5, unit="msg/s", params={"n": 20000}, quick={"n": 200})
@@ -87,20 +92,7 @@ def queue_numpy_10mb(mp, n: int) -> Measurement:
           quick={"n": 500})
 def simplequeue_small_1p1c(mp, n: int) -> Measurement:
     """SimpleQueue: one producer process puts n small tuples; the parent gets them."""
-    ctx = mp.get_context("fork")
-    q, go = ctx.SimpleQueue(), ctx.Event()
-    proc = ctx.Process(target=_children.put_items, args=(q, n, (1, "abc", 2.5), go))
-    proc.start()
-    t0 = time.perf_counter()
-    go.set()
-    got = 0
-    while q.get() is not None:
-        got += 1
-    seconds = time.perf_counter() - t0
-    proc.join()
-    if got != n:
-        raise RuntimeError(f"got {got} of {n} items")
-    return Measurement(units=n, seconds=seconds)
+    return _one_producer(mp, "SimpleQueue", n)
 
 
 @workload("joinablequeue.put_get_task_done_join", target=1.5, unit="msg/s",
