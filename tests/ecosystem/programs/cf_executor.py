@@ -49,6 +49,17 @@ def sleep_then(x):
     return x
 
 
+def breaks(ex, fn, arg):
+    """What submitting ``fn(arg)`` to ``ex`` ends with: the error's name, or "no error"."""
+    try:
+        ex.submit(fn, arg).result(timeout=60)
+        return "no error"
+    except BrokenProcessPool as exc:
+        return type(exc).__name__
+    finally:
+        ex.shutdown(wait=True)
+
+
 def main():
     method, mode = sys.argv[1], sys.argv[2]
     if mode == "context":
@@ -80,21 +91,9 @@ def main():
     report["cancelled"] = sum(f.cancelled() for f in futures)
     report["done"] = sum(f.done() and not f.cancelled() for f in futures)
 
-    ex = ProcessPoolExecutor(2, mp_context=ctx)
-    try:
-        ex.submit(kill_self, 0).result(timeout=60)
-        report["killed"] = "no error"
-    except BrokenProcessPool as exc:
-        report["killed"] = type(exc).__name__
-    ex.shutdown(wait=True)
-
-    ex = ProcessPoolExecutor(2, mp_context=ctx, initializer=fail_init)
-    try:
-        ex.submit(square, 1).result(timeout=60)
-        report["failing_initializer"] = "no error"
-    except BrokenProcessPool as exc:
-        report["failing_initializer"] = type(exc).__name__
-    ex.shutdown(wait=True)
+    report["killed"] = breaks(ProcessPoolExecutor(2, mp_context=ctx), kill_self, 0)
+    report["failing_initializer"] = breaks(
+        ProcessPoolExecutor(2, mp_context=ctx, initializer=fail_init), square, 1)
 
     report["crashed_threads"] = crashed_threads
     print(json.dumps(report), flush=True)
