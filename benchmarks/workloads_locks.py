@@ -36,10 +36,10 @@ def _uncontended_with(lock, n: int) -> Measurement:
     return Measurement(units=n, seconds=time.perf_counter() - t0)
 
 
-def _contended(mp, make_lock, target, n: int) -> Measurement:
-    ctx = mp.get_context("fork")
-    lock, go = make_lock(ctx), ctx.Event()
-    procs = [ctx.Process(target=target, args=(lock, n, go)) for _ in range(2)]
+def _race(ctx, target, shared, n: int, who: str) -> float:
+    """Two processes run ``target(shared, n, go)`` from one start signal; seconds taken."""
+    go = ctx.Event()
+    procs = [ctx.Process(target=target, args=(shared, n, go)) for _ in range(2)]
     for p in procs:
         p.start()
     t0 = time.perf_counter()
@@ -49,7 +49,13 @@ def _contended(mp, make_lock, target, n: int) -> Measurement:
     seconds = time.perf_counter() - t0
     bad = [p.exitcode for p in procs if p.exitcode != 0]
     if bad:
-        raise RuntimeError(f"lock children exited with {bad}")
+        raise RuntimeError(f"{who} children exited with {bad}")
+    return seconds
+
+
+def _contended(mp, make_lock, target, n: int) -> Measurement:
+    ctx = mp.get_context("fork")
+    seconds = _race(ctx, target, make_lock(ctx), n, "lock")
     return Measurement(units=2 * n, seconds=seconds)
 
 
@@ -92,18 +98,8 @@ _register_paths("rlock", "RLock")
 
 def _increments(mp, make, target, read, n: int) -> Measurement:
     ctx = mp.get_context("fork")
-    shared, go = make(ctx), ctx.Event()
-    procs = [ctx.Process(target=target, args=(shared, n, go)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    t0 = time.perf_counter()
-    go.set()
-    for p in procs:
-        p.join()
-    seconds = time.perf_counter() - t0
-    bad = [p.exitcode for p in procs if p.exitcode != 0]
-    if bad:
-        raise RuntimeError(f"incrementing children exited with {bad}")
+    shared = make(ctx)
+    seconds = _race(ctx, target, shared, n, "incrementing")
     if read(shared) != 2 * n:
         raise AssertionError(f"counter is {read(shared)}, expected {2 * n}: the lock did not exclude")
     return Measurement(units=2 * n, seconds=seconds)

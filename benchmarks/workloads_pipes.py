@@ -49,6 +49,17 @@ SMALL_BYTES = b"x" * 64
 MIB = 1 << 20
 
 
+def _wind_down(p, old_affinity, conn) -> None:
+    """Undo the pinning, end the child (terminate it after 30 s), close our end."""
+    if old_affinity is not None:
+        os.sched_setaffinity(0, old_affinity)
+    p.join(30)
+    if p.is_alive():
+        p.terminate()
+        p.join()
+    conn.close()
+
+
 def _roundtrip(mp, n: int, warmup: int, pin: str | None) -> Measurement:
     parent_cpu, child_cpu = _cpus(pin)
     old_affinity = os.sched_getaffinity(0) if parent_cpu is not None else None
@@ -71,13 +82,7 @@ def _roundtrip(mp, n: int, warmup: int, pin: str | None) -> Measurement:
             raise AssertionError(f"echo returned {got!r}")
         send(None)
     finally:
-        if old_affinity is not None:
-            os.sched_setaffinity(0, old_affinity)
-        p.join(30)
-        if p.is_alive():
-            p.terminate()
-            p.join()
-        parent.close()
+        _wind_down(p, old_affinity, parent)
     if p.exitcode != 0:
         raise RuntimeError(f"echo child exited with {p.exitcode}")
     return Measurement(units=n, seconds=dt, extra={"cpus": [parent_cpu, child_cpu]})
@@ -122,13 +127,7 @@ def _stream(mp, duplex: bool, kind: str, payload, count: int, warmup: int,
             total += len(got)
         dt = time.perf_counter() - t0
     finally:
-        if old_affinity is not None:
-            os.sched_setaffinity(0, old_affinity)
-        p.join(30)
-        if p.is_alive():
-            p.terminate()
-            p.join()
-        reader.close()
+        _wind_down(p, old_affinity, reader)
     if got != payload or (size and total != size * count):
         raise AssertionError(f"received {total} bytes / {got!r:.40}, expected {count} x {payload!r:.40}")
     if p.exitcode != 0:
