@@ -37,6 +37,7 @@ was written for.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sys
 import threading
@@ -271,32 +272,30 @@ class ClassicQueue(Queue):
     @staticmethod
     def _feed(buffer: Any, notempty: Any, send_bytes: Any, writelock: Any, close: Any,
               ignore_epipe: bool, onerror: Any, queue_sem: Any) -> None:
-        """The feeder thread: pickle each buffered item and write it, until _sentinel."""
+        """The feeder thread: take everything buffered at once, pickle and write it
+        item by item; the close finalizer's ``_sentinel`` ends it."""
+        lock = writelock if writelock is not None else contextlib.nullcontext()
         while True:
             with notempty:
-                if not buffer:
-                    notempty.wait()
-            while buffer:
-                obj = buffer.popleft()
+                notempty.wait_for(lambda: buffer)
+                batch = list(buffer)
+                buffer.clear()
+            for obj in batch:
                 if obj is _sentinel:
                     close()
                     return
                 try:
                     data = dumps(obj)
-                    if writelock is None:
+                    with lock:
                         send_bytes(data)
-                    else:
-                        with writelock:
-                            send_bytes(data)
                 except BaseException as exc:
                     if ignore_epipe and isinstance(exc, BrokenPipeError):
                         return
-                    if is_exiting():
+                    if is_exiting():  # the interpreter is tearing down what we use
                         log.info("error in queue thread: %s", exc)
                         return
-                    queue_sem.release()
+                    queue_sem.release()  # the item never reached the channel
                     onerror(exc, obj)
-                del obj
 
     @staticmethod
     def _on_queue_feeder_error(e: BaseException, obj: Any) -> None:
