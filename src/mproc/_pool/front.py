@@ -36,11 +36,11 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
+from .._backends import base as _backend
+from .._backends.base import APPLY, MAP, STARMAP, Task, callable_name
 from .._runtime.finalize import Finalize
 from .._runtime.state import STATE
 from ..errors import PoolTerminatedError, StartupError
-from . import backend as _backend
-from .backend import APPLY, MAP, STARMAP, Task, callable_name
 from .cpus import usable_cpu_count
 from .progress import make_progress
 from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, TypeVar
 
+    from .._backends.base import Backend, ReducerMap, Reducers
     from .._context import BaseContext
-    from .backend import Backend, ReducerMap, Reducers
     from .progress import ProgressArg
 
     _S = TypeVar("_S")

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 
-from .backend import Task
+from .._backends.base import Task
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

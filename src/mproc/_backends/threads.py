@@ -19,19 +19,23 @@ import threading
 import time
 
 from ..errors import PoolTerminatedError, StartupError, TaskTimeoutError
-from .backend import APPLY, MAP, Backend
-from .remote import describe_exception
+from .base import APPLY, MAP, Backend, describe_exception
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-    from .backend import Task
+    from .base import Task
 
 __all__ = ["ThreadBackend"]
 
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 _names = itertools.count(1)
+
+
+def _default_thread_name() -> str:
+    return f"ThreadPoolWorker-{next(_names)}"
 
 
 class _Running:
@@ -65,6 +69,8 @@ class ThreadBackend(Backend):
         self._startup_failures = 0
         self._startup_limit = max(3, size + 2)
         self._monitor: threading.Thread | None = None
+        # A front end may name its threads (the Executor: the stdlib's names).
+        self.thread_name: Callable[[], str] = _default_thread_name
 
     # -- the Backend API ----------------------------------------------------------
 
@@ -126,11 +132,25 @@ class ThreadBackend(Backend):
                 self._cond.wait(remaining)
         return True
 
+    def cancel(self, job: Any) -> bool:
+        """Drop the job's waiting tasks; abandon the threads running its others (a
+        thread cannot be stopped: the call goes on, its answer is dropped, and a new
+        thread takes its place)."""
+        with self._cond:
+            waiting = [task for task in self._queue if task.job is job]
+            for task in waiting:
+                self._queue.remove(task)
+            running = [thread for thread, run in self._running.items() if run.task.job is job]
+            for thread in running:
+                self._abandon(thread)
+                if self._state is not TERMINATE:
+                    self._start_thread()
+        return bool(waiting or running)
+
     # -- threads (lock held unless said otherwise) -----------------------------------
 
     def _start_thread(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"ThreadPoolWorker-{next(_names)}",
-                                  daemon=True)
+        thread = threading.Thread(target=self._work, name=self.thread_name(), daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -164,6 +184,9 @@ class ThreadBackend(Backend):
                     self._leave(me)
                     return
                 task = self._queue.popleft()
+                claim = getattr(task.job, "_claim", None)
+                if claim is not None and not claim(task.index):
+                    continue  # cancelled while it waited
                 running = self._running[me] = _Running(task)
             ok, value = self._run(task, running)
             with self._cond:

@@ -28,7 +28,7 @@ import sys
 import types
 import weakref
 
-from ..errors import ResultUnpicklingError
+from ...errors import ResultUnpicklingError
 from . import buffers, codec
 from .remote import describe_exception, unpack_exception
 
@@ -36,7 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .backend import Task
+    from ..base import Task
 
 __all__ = ["Envelope", "FunctionTable", "function_blob", "encode", "decode", "discard_segments"]
 
@@ -103,7 +103,7 @@ class Envelope:
     """A task as sent: its frames, and where it is."""
 
     __slots__ = ("task", "tid", "fid", "func_frame", "parts", "size", "names", "sent_at",
-                 "deadline", "item", "killed", "end")
+                 "deadline", "item", "killed", "end", "cancelled")
 
     def __init__(self, task: Task, tid: int, fid: int, func_frame: list[bytes],
                  parts: list[bytes], names: list[str]) -> None:
@@ -119,6 +119,7 @@ class Envelope:
         self.item: int | None = None  # the item of the task the worker is running
         self.killed = 0  # other processes killed with the worker at a timeout
         self.end = 0  # where its frame ends in the stream of bytes sent to its worker
+        self.cancelled = False  # its job cancelled it: never answer it, never requeue it
 
     def requeued(self) -> Envelope:
         """Forget where it was: it goes to another worker."""

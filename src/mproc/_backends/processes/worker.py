@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
-    from .._wire.connection import Connection
+    from ..._wire.connection import Connection
 
 __all__ = ["run_worker"]
 
@@ -77,7 +77,7 @@ class _Answers:
         try:
             flags, parts, names = codec.encode(value, strict=True, reducers=self.reducers)
         except Exception as exc:
-            from ..errors import MaybeEncodingError
+            from ...errors import MaybeEncodingError
 
             self.error(tid, codec.PHASE_RESULT, MaybeEncodingError(exc, value), traceback=False)
             return

@@ -33,8 +33,8 @@ import struct
 import sys
 import time
 
-from .._runtime import log
-from ..errors import StartupError
+from ..._runtime import log
+from ...errors import StartupError
 from . import buffers, codec
 from .envelopes import discard_segments
 from .workers import kill_tree, lost_error, timeout_error
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import threading
     from typing import Any
 
-    from .backend import Task
+    from ..base import Task
     from .envelopes import Envelope
     from .workers import WorkerHandle
 
@@ -231,7 +231,8 @@ class Supervision:
                 answered += 1
                 if env.names:
                     discard_segments(env)
-                answers.append((env, frame, worker.pid))
+                if not env.cancelled:
+                    answers.append((env, frame, worker.pid))
             elif kind == codec.START:
                 _kind, tid, item = codec.START_HEAD.unpack_from(frame)
                 if outstanding and outstanding[0].tid == tid:
@@ -246,6 +247,8 @@ class Supervision:
         if answered:
             worker.last_done = now
             self._measure((now - busy_since) / answered)
+            if outstanding and outstanding[0].cancelled:  # it starts a cancelled task
+                self._stop_running(worker)
         if worker.reader.eof:
             self._dirty = True
 
@@ -267,13 +270,18 @@ class Supervision:
         window = WINDOW_MAX if service <= 0 else 1 + int(QUEUED_WORK / service)
         self._window = max(WINDOW_MIN, min(WINDOW_MAX, window))
 
+    def _stop_running(self, worker: WorkerHandle) -> None:
+        """Kill the worker (and its tree) to stop the task it runs (lock held)."""
+        if worker.timed_out is None and worker.outstanding and not worker.exited:
+            env = worker.timed_out = worker.outstanding[0]
+            env.killed = kill_tree(worker.pid)
+
     def _check_deadlines(self, now: float) -> None:
         for worker in self._workers:
             if worker.timed_out is None and worker.outstanding and not worker.exited:
                 env = worker.outstanding[0]
                 if env.deadline is not None and now >= env.deadline:
-                    worker.timed_out = env
-                    env.killed = kill_tree(worker.pid)
+                    self._stop_running(worker)
         if self._kill_at is not None and now >= self._kill_at:
             self._kill_at = None
             self._give_up_at = now + GIVE_UP
@@ -321,13 +329,18 @@ class Supervision:
         held = list(worker.outstanding)
         worker.outstanding.clear()
         timed_out = worker.timed_out
-        if timed_out is not None and timed_out in held:
-            held.remove(timed_out)
-            answers.append((timed_out, timeout_error(timed_out, worker), worker.pid))
+        if timed_out is not None:  # killed on purpose: a timeout, or a cancel
+            if timed_out in held:
+                held.remove(timed_out)
+                if not timed_out.cancelled:
+                    answers.append((timed_out, timeout_error(timed_out, worker), worker.pid))
+            # If it answered just before the kill, the task it had started next was
+            # killed by us, not by its own doing: it runs again elsewhere.
             self._requeue(held)
         elif held and worker.ready and held[0].end <= consumed:
             lost = held.pop(0)
-            answers.append((lost, lost_error(lost, worker, code), worker.pid))
+            if not lost.cancelled:
+                answers.append((lost, lost_error(lost, worker, code), worker.pid))
             self._requeue(held)
         else:  # it never read its next task: died idle, or before it was ready
             self._requeue(held)
@@ -336,7 +349,11 @@ class Supervision:
 
     def _requeue(self, envelopes: list[Envelope]) -> None:
         """Tasks a dead worker never started go first in line for the others."""
-        self._pending.extendleft(env.requeued() for env in reversed(envelopes))
+        for env in envelopes:
+            if env.cancelled:
+                discard_segments(env)
+        self._pending.extendleft(env.requeued() for env in reversed(envelopes)
+                                 if not env.cancelled)
 
     def _crash(self, exc: BaseException) -> None:
         """The supervisor itself failed: fail every task, stop every worker."""

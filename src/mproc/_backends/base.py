@@ -16,6 +16,14 @@ see ``front``): the backend then gets ``reducers=(forward, backward)``, two mapp
 ``{type: reduce}``; a backend that pickles uses ``forward`` for what the parent sends
 and ``backward`` for what the workers send back (threads pickle nothing).
 
+A job may say, at the last moment, that a task is no longer wanted: a backend
+that finds ``job._claim`` calls ``job._claim(index)`` just before it hands the task
+to a worker, and drops the task, unanswered, when that returns False (an Executor's
+``Future.set_running_or_notify_cancel``; a Pool's results have no ``_claim``).
+``cancel(job)`` stops every task of a job wherever it is: one not yet sent is
+dropped, one that runs is stopped (its worker killed and replaced, or a thread
+abandoned); a cancelled task is never answered.
+
 A backend fails a task rather than losing it: a worker that dies, a timeout, a
 terminated pool and a pool whose workers cannot start all end in ``_deliver`` with
 an exception. Backends are loaded by name (``load``), so a new one (a Dask
@@ -35,7 +43,7 @@ if TYPE_CHECKING:
     ReducerMap = Mapping[type, Callable[[Any], Any]]
     Reducers = tuple[ReducerMap | None, ReducerMap | None]
 
-__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name"]
+__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name", "describe_exception"]
 
 # Task modes: how the function is applied to the task's payload.
 APPLY, MAP, STARMAP = 0, 1, 2
@@ -49,6 +57,13 @@ def callable_name(func: Any) -> str:
         return f"{module}.{qualname}" if isinstance(module, str) else qualname
     text = repr(func)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message`` (the last line of a traceback)."""
+    import traceback  # only when something failed: it costs 2 ms to import
+
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 class Task:
@@ -132,10 +147,18 @@ class Backend:
         """Start workers until there are ``size`` of them."""
         raise NotImplementedError
 
+    def cancel(self, job: Any) -> bool:
+        """Stop every task of ``job``: drop those not started, stop those running.
+
+        True if a task of ``job`` was found (it will never be answered), False if
+        none was (they were all answered, or are being answered now).
+        """
+        raise NotImplementedError
+
 
 BACKENDS = {
-    "processes": "mproc._pool.processes:ProcessBackend",
-    "threads": "mproc._pool.threads:ThreadBackend",
+    "processes": "mproc._backends.processes:ProcessBackend",
+    "threads": "mproc._backends.threads:ThreadBackend",
 }
 
 

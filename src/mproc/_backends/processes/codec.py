@@ -37,7 +37,7 @@ import struct
 import threading
 import types
 
-from .._serialize import pickler as _pickler
+from ..._serialize import pickler as _pickler
 from . import buffers
 
 TYPE_CHECKING = False

@@ -21,8 +21,8 @@ import collections
 import os
 import signal
 
-from .._wire.pipes import os_pipe
-from ..errors import StartupError, TaskTimeoutError, WorkerLostError
+from ..._wire.pipes import os_pipe
+from ...errors import StartupError, TaskTimeoutError, WorkerLostError
 from . import codec
 from .channel import FrameReader, FrameWriter
 from .remote import describe_exception, unpack_exception

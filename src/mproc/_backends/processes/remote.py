@@ -11,7 +11,8 @@ it cannot be unpickled in the parent, the task fails with a
 
 from __future__ import annotations
 
-from ..errors import MaybeEncodingError, RemoteTraceback, ResultUnpicklingError
+from ...errors import MaybeEncodingError, RemoteTraceback, ResultUnpicklingError
+from ..base import describe_exception
 from . import codec
 
 TYPE_CHECKING = False
@@ -26,13 +27,6 @@ _WHERE = {
     codec.PHASE_FUNC: "raised in worker pid {pid} while unpickling the task's function",
     codec.PHASE_RESULT: "raised in worker pid {pid} while pickling the task's result",
 }
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``TypeName: message`` (the last line of a traceback)."""
-    import traceback  # only when something failed: it costs 2 ms to import
-
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 def format_remote(exc: BaseException) -> str:

@@ -41,9 +41,9 @@ import sys
 import threading
 import time
 
-from .._runtime import log
-from ..errors import PoolTerminatedError, StartupError
-from .backend import Backend
+from ..._runtime import log
+from ...errors import PoolTerminatedError, StartupError
+from ..base import Backend
 from .codec import Reducers
 from .envelopes import Envelope, FunctionTable, decode, discard_segments, encode
 from .remote import describe_exception
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from .backend import Task
+    from ..base import Task
 
 __all__ = ["ProcessBackend"]
 
@@ -264,6 +264,23 @@ class ProcessBackend(Supervision, Backend):
         thread.join(timeout)
         return not thread.is_alive()
 
+    def cancel(self, job: Any) -> bool:
+        found = False
+        with self._lock:
+            for env in [env for env in self._pending if env.task.job is job]:
+                self._pending.remove(env)
+                discard_segments(env)
+                found = True
+            for worker in self._workers:
+                for position, env in enumerate(worker.outstanding):
+                    if env.task.job is not job or env.cancelled:
+                        found = found or env.task.job is job
+                        continue
+                    env.cancelled = found = True
+                    if position == 0:  # running now: stop it (not yet started: see _take)
+                        self._stop_running(worker)
+        return found
+
     # -- sending ---------------------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -295,6 +312,10 @@ class ProcessBackend(Supervision, Backend):
             offset = worker.bytes_out
             while sent < room and pending:
                 env = pending.popleft()
+                claim = getattr(env.task.job, "_claim", None)
+                if claim is not None and not claim(env.task.index):
+                    discard_segments(env)  # cancelled while it waited: never sent
+                    continue
                 if env.fid not in functions:
                     extra = worker.function_frames(env.fid, env.func_frame)
                     parts += extra
