@@ -1,0 +1,91 @@
+"""The errors an executor's futures fail with: mproc's, and the stdlib's too.
+
+Code written for ``concurrent.futures`` catches ``BrokenProcessPool`` (or
+``BrokenExecutor``) around ``future.result()``. mproc's backends fail a task with
+their own errors (``WorkerLostError``, ``StartupError``, ``PoolTerminatedError``),
+so the executor hands each future a subclass of both: ``except WorkerLostError``
+and ``except BrokenProcessPool`` catch the same exception. ``except`` matches by
+real inheritance (``__instancecheck__`` is not consulted), hence real classes.
+
+Only a dead worker's own futures fail; unlike the stdlib's executor, mproc's goes
+on with a replacement, so the ``Broken*`` name describes the task, not the pool.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures.process as _cf_process
+import concurrent.futures.thread as _cf_thread
+
+from .. import errors as _errors
+
+__all__ = [
+    "BrokenProcessPool",
+    "BrokenThreadPool",
+    "WorkerLostError",
+    "StartupError",
+    "ThreadStartupError",
+    "PoolTerminatedError",
+    "ThreadPoolTerminatedError",
+    "translate",
+]
+
+BrokenProcessPool = _cf_process.BrokenProcessPool
+BrokenThreadPool = _cf_thread.BrokenThreadPool
+
+
+class WorkerLostError(_errors.WorkerLostError, BrokenProcessPool):
+    """The worker running this future's task died (signal, ``os._exit``, crash).
+
+    Only this future fails; the executor replaces the worker and runs the others.
+    Also a ``concurrent.futures.process.BrokenProcessPool``, so existing ``except``
+    clauses catch it. ``.pid``, ``.exitcode`` and ``.task`` say which and how.
+    """
+
+
+class StartupError(_errors.StartupError, BrokenProcessPool):
+    """The executor's worker processes keep dying before they can work (a failing
+    initializer, an unguarded main module under spawn): every pending future fails
+    with this, and so does every later ``submit``. Also a ``BrokenProcessPool``."""
+
+
+class ThreadStartupError(_errors.StartupError, BrokenThreadPool):
+    """The thread executor's initializer keeps failing; also a ``BrokenThreadPool``."""
+
+
+class PoolTerminatedError(_errors.PoolTerminatedError, BrokenProcessPool):
+    """The executor's workers were stopped (interpreter exit, Ctrl-C) before this
+    future's task finished. Also a ``BrokenProcessPool``."""
+
+
+class ThreadPoolTerminatedError(_errors.PoolTerminatedError, BrokenThreadPool):
+    """The thread executor was stopped before this future's task finished."""
+
+
+_TRANSLATIONS: dict[str, dict[type[BaseException], type[BaseException]]] = {
+    "processes": {
+        _errors.WorkerLostError: WorkerLostError,
+        _errors.StartupError: StartupError,
+        _errors.PoolTerminatedError: PoolTerminatedError,
+    },
+    "threads": {
+        _errors.StartupError: ThreadStartupError,
+        _errors.PoolTerminatedError: ThreadPoolTerminatedError,
+    },
+}
+
+
+def translate(exc: BaseException, backend: str) -> BaseException:
+    """``exc`` as the executor's futures raise it (same message, cause and fields)."""
+    cls = _TRANSLATIONS.get(backend, {}).get(type(exc))
+    if cls is None:
+        return exc
+    twin = cls(*exc.args)
+    twin.__dict__.update(exc.__dict__)
+    twin.__cause__ = exc.__cause__
+    twin.__traceback__ = exc.__traceback__
+    return twin
+
+
+for _cls in (WorkerLostError, StartupError, ThreadStartupError, PoolTerminatedError,
+             ThreadPoolTerminatedError):
+    _cls.__module__ = "mproc.futures"
