@@ -44,6 +44,7 @@ import time
 from ..._runtime import log
 from ...errors import PoolTerminatedError, StartupError
 from ..base import Backend
+from . import codec
 from .codec import Reducers
 from .envelopes import Envelope, FunctionTable, decode, discard_segments, encode
 from .remote import describe_exception
@@ -277,9 +278,25 @@ class ProcessBackend(Supervision, Backend):
                         found = found or env.task.job is job
                         continue
                     env.cancelled = found = True
-                    if position == 0:  # running now: stop it (not yet started: see _take)
+                    if position == 0:  # running now: stop it
                         self._stop_running(worker)
+                    else:  # not started: the worker skips it (see Supervision._take)
+                        self._send_cancel(worker, env)
         return found
+
+    def _send_cancel(self, worker: WorkerHandle, env: Envelope) -> None:
+        frame = [codec.frame_header(codec.TID_HEAD.size)
+                 + codec.TID_HEAD.pack(codec.CANCEL, env.tid)]
+        worker.bytes_out += len(frame[0])
+        env.cancel_end = worker.bytes_out
+        writer = worker.writer
+        if self._awake:
+            writer.queue(frame)
+        else:
+            writer.send(frame)
+            if writer.pending:
+                self._dirty = True
+                self._wake()
 
     # -- sending ---------------------------------------------------------------
 

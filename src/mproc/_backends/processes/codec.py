@@ -46,22 +46,25 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
-    "FUNC", "DROP", "TASK", "QUIT", "READY", "START", "OK", "ERROR", "INIT_FAILED",
-    "APPLY", "MAP", "STARMAP", "TIMED", "OOB",
+    "FUNC", "DROP", "TASK", "QUIT", "CANCEL", "READY", "START", "OK", "ERROR", "INIT_FAILED",
+    "SKIPPED", "APPLY", "MAP", "STARMAP", "TIMED", "OOB", "CANCELLABLE", "TID_HEAD",
     "PHASE_RUN", "PHASE_ARGS", "PHASE_FUNC", "PHASE_RESULT",
     "TASK_HEAD", "FUNC_HEAD", "START_HEAD", "RESULT_HEAD", "ERROR_HEAD", "READY_HEAD",
     "frame_header", "encode", "decode", "loads", "Reducers",
 ]
 
 # Message kinds (first payload byte).
-FUNC, DROP, TASK, QUIT = b"F", b"D", b"T", b"Q"
-READY, START, OK, ERROR, INIT_FAILED = b"R", b"S", b"O", b"E", b"I"
+FUNC, DROP, TASK, QUIT, CANCEL = b"F", b"D", b"T", b"Q", b"C"
+READY, START, OK, ERROR, INIT_FAILED, SKIPPED = b"R", b"S", b"O", b"E", b"I", b"K"
 
 # Task modes: how the worker calls the function on the task's payload.
 APPLY, MAP, STARMAP = 0, 1, 2  # == backend.APPLY, MAP, STARMAP
 # Flags.
 TIMED = 1  # send START before each item (the parent times it)
 OOB = 2  # the payload is preceded by a table of shared-memory buffers
+# Its job may cancel it: before starting it, the worker reads the frames already sent
+# (a CANCEL for it among them: the worker answers SKIPPED instead of running it).
+CANCELLABLE = 4
 
 # Where an error happened (ERROR messages).
 PHASE_RUN, PHASE_ARGS, PHASE_FUNC, PHASE_RESULT = 0, 1, 2, 3
@@ -72,6 +75,7 @@ START_HEAD = struct.Struct("<cQI")  # kind, tid, item index in the task
 RESULT_HEAD = struct.Struct("<cQB")  # kind, tid, flags
 ERROR_HEAD = struct.Struct("<cQBI")  # kind, tid, phase, traceback length
 READY_HEAD = struct.Struct("<ci")  # kind, pid
+TID_HEAD = struct.Struct("<cQ")  # kind, tid (CANCEL, SKIPPED)
 _TABLE_LEN = struct.Struct("<I")
 _FRAME = struct.Struct("!I")
 _LONG_FRAME = struct.Struct("!IQ")

@@ -103,7 +103,7 @@ class Envelope:
     """A task as sent: its frames, and where it is."""
 
     __slots__ = ("task", "tid", "fid", "func_frame", "parts", "size", "names", "sent_at",
-                 "deadline", "item", "killed", "end", "cancelled")
+                 "deadline", "item", "killed", "end", "cancelled", "cancel_end")
 
     def __init__(self, task: Task, tid: int, fid: int, func_frame: list[bytes],
                  parts: list[bytes], names: list[str]) -> None:
@@ -120,6 +120,7 @@ class Envelope:
         self.killed = 0  # other processes killed with the worker at a timeout
         self.end = 0  # where its frame ends in the stream of bytes sent to its worker
         self.cancelled = False  # its job cancelled it: never answer it, never requeue it
+        self.cancel_end = 0  # where the CANCEL frame sent for it ends in that stream
 
     def requeued(self) -> Envelope:
         """Forget where it was: it goes to another worker."""
@@ -134,6 +135,8 @@ def encode(task: Task, fid: int, func_frame: list[bytes],
     task.payload = None  # the arguments are not kept alive by the pool
     if task.timeout is not None:
         flags |= codec.TIMED
+    if getattr(task.job, "_claim", None) is not None:
+        flags |= codec.CANCELLABLE
     tid = next(_tids)
     head = codec.TASK_HEAD.pack(codec.TASK, tid, fid, task.mode, flags)
     if len(parts) == 1 and len(parts[0]) < _SMALL:

@@ -233,6 +233,11 @@ class Supervision:
                     discard_segments(env)
                 if not env.cancelled:
                     answers.append((env, frame, worker.pid))
+            elif kind == codec.SKIPPED:  # a cancelled task the worker did not start
+                env = self._pop_outstanding(worker, codec.TID_HEAD.unpack_from(frame)[1])
+                if env is not None:
+                    answered += 1
+                    discard_segments(env)
             elif kind == codec.START:
                 _kind, tid, item = codec.START_HEAD.unpack_from(frame)
                 if outstanding and outstanding[0].tid == tid:
@@ -247,8 +252,8 @@ class Supervision:
         if answered:
             worker.last_done = now
             self._measure((now - busy_since) / answered)
-            if outstanding and outstanding[0].cancelled:  # it starts a cancelled task
-                self._stop_running(worker)
+            if outstanding and outstanding[0].cancelled:
+                self._cancelled_next(worker)
         if worker.reader.eof:
             self._dirty = True
 
@@ -275,6 +280,18 @@ class Supervision:
         if worker.timed_out is None and worker.outstanding and not worker.exited:
             env = worker.timed_out = worker.outstanding[0]
             env.killed = kill_tree(worker.pid)
+
+    def _cancelled_next(self, worker: WorkerHandle) -> None:
+        """The worker's next task was cancelled after it was sent (lock held).
+
+        If the worker has read the CANCEL frame, it skips the task or has run it
+        already (it reads frames only between tasks): its answer is on the way. If
+        not, it may have started the task before the frame arrived: stop it.
+        """
+        env = worker.outstanding[0]
+        consumed = worker.bytes_out - worker.writer.unread()
+        if not env.cancel_end or consumed < env.cancel_end:
+            self._stop_running(worker)
 
     def _check_deadlines(self, now: float) -> None:
         for worker in self._workers:

@@ -22,6 +22,7 @@ timeout can be killed together with every process it started.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 
@@ -95,6 +96,9 @@ class _Answers:
         _write_frame(self.fd, [codec.ERROR_HEAD.pack(codec.ERROR, tid, phase, len(text)),
                                text, *parts])
 
+    def skipped(self, tid: int) -> None:
+        _write_frame(self.fd, [codec.TID_HEAD.pack(codec.SKIPPED, tid)])
+
     def init_failed(self, exc: BaseException) -> None:
         text, parts = pack_exception(exc)
         _write_frame(self.fd, [codec.ERROR_HEAD.pack(codec.INIT_FAILED, 0, codec.PHASE_RUN,
@@ -147,6 +151,19 @@ def _call(func: Callable[..., Any], mode: int, payload: Any, timed_tid: int | No
     return values
 
 
+def _read_ahead(tasks: Connection, ahead: collections.deque[bytes], cancelled: set[int]) -> None:
+    """Read every frame already sent, noting the CANCELs (before a cancellable task)."""
+    while tasks.poll(0):
+        try:
+            frame = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return  # the parent is gone: the next read says so
+        if frame[:1] == codec.CANCEL:
+            cancelled.add(codec.TID_HEAD.unpack_from(frame)[1])
+        else:
+            ahead.append(frame)
+
+
 class _Blob:
     """A function message not yet unpickled (unpickled on first use)."""
 
@@ -180,17 +197,28 @@ def run_worker(tasks: Connection, results: Connection, initializer: Callable[...
         answers.ready()
         functions: dict[int, Any] = {}
         recv = tasks.recv_bytes
+        ahead: collections.deque[bytes] = collections.deque()  # read early, not yet run
+        cancelled: set[int] = set()
         done = 0
         while maxtasks is None or done < maxtasks:
             try:
-                frame = recv()
+                frame = ahead.popleft() if ahead else recv()
             except (EOFError, OSError):
                 return  # the parent is gone
             kind = frame[:1]
             if kind == codec.TASK:
-                _run_task(frame, functions, answers)
+                _kind, tid, _fid, _mode, flags = codec.TASK_HEAD.unpack_from(frame)
+                if flags & codec.CANCELLABLE:
+                    _read_ahead(tasks, ahead, cancelled)
+                if tid in cancelled:
+                    cancelled.discard(tid)
+                    answers.skipped(tid)
+                else:
+                    _run_task(frame, functions, answers)
                 done += 1
                 del frame
+            elif kind == codec.CANCEL:
+                cancelled.add(codec.TID_HEAD.unpack_from(frame)[1])
             elif kind == codec.FUNC:
                 functions[codec.FUNC_HEAD.unpack_from(frame)[1]] = _Blob(frame)
             elif kind == codec.DROP:
