@@ -188,6 +188,7 @@ class BaseProcess:
 
     @property
     def name(self) -> str:
+        """The process's name (``Process-N`` by default); only a label, not unique."""
         return self._name
 
     @name.setter
@@ -207,6 +208,7 @@ class BaseProcess:
 
     @property
     def authkey(self) -> bytes:
+        """The key of Listener/Client and manager authentication (inherited from the parent)."""
         return self._config["authkey"]  # type: ignore[no-any-return]
 
     @authkey.setter
@@ -223,6 +225,7 @@ class BaseProcess:
 
     @property
     def ident(self) -> int | None:
+        """The process's pid; None before ``start()``."""
         self._check_closed()
         if self is STATE.current:
             return os.getpid()

@@ -89,10 +89,19 @@ class BaseContext:
         return cpu_count()
 
     def Manager(self) -> _SyncManager:  # noqa: N802 - stdlib names throughout
-        """Start and return a SyncManager: a server process holding shared objects.
+        """Start a manager process and return its SyncManager, already started.
 
-        Use it as a context manager (``with mp.Manager() as m:``) so that its process
-        is shut down; ``m.dict()``, ``m.list()``, ``m.Queue()``... make proxies.
+        The manager process holds ordinary Python objects; ``m.dict()``, ``m.list()``,
+        ``m.Queue()``, ``m.Lock()``, ``m.Value()``, ``m.Namespace()``... create one there
+        and return a proxy, which can be passed to other processes. Use it as a
+        context manager (``with mproc.Manager() as m:``) so that its process is shut
+        down at the end; it also stops by itself when this process is gone.
+
+        Returns:
+            mproc.managers.SyncManager: started, with this context's start method.
+
+        Raises:
+            mproc.ProcessError: the manager process could not be started.
         """
         from ..managers import SyncManager
 
@@ -101,71 +110,140 @@ class BaseContext:
         return manager
 
     def Pipe(self, duplex: bool = True) -> tuple[_Connection, _Connection]:  # noqa: N802
-        """A pair of connected Connections; one-way (read end first) if ``duplex=False``."""
+        """A pair of connected Connections, ``(conn1, conn2)``.
+
+        Args:
+            duplex: True (the default): both ends send and receive (a socketpair).
+                False: ``conn1`` only receives and ``conn2`` only sends (an OS pipe).
+
+        Each end has ``send(obj)``/``recv()`` (pickled; lambdas and closures work),
+        ``send_bytes``/``recv_bytes``, ``poll(timeout)`` and ``close()``; pass an end
+        to a child as a Process argument. ``recv()`` raises EOFError once the other
+        end is closed and nothing is left.
+        """
         from .._wire.pipes import Pipe
 
         return Pipe(duplex)
 
     def Lock(self) -> _Lock:  # noqa: N802
-        """A process-shared non-recursive lock (released if its holder process dies)."""
+        """A non-recursive lock shared by processes (``with lock:``, ``acquire``/``release``).
+
+        Beyond the stdlib: if the process holding it dies, the next process waiting
+        for it takes it over and gets a ``LockRecoveredWarning`` (what the lock
+        protected may be half updated).
+        """
         from ..synchronize import Lock
 
         return Lock(ctx=self.get_context())
 
     def RLock(self) -> _RLock:  # noqa: N802
-        """A process-shared recursive lock (released if its holder process dies)."""
+        """A recursive lock shared by processes: its owner may acquire it again.
+
+        Released as many times as acquired, by the owning process and thread. As for
+        ``Lock``, a lock whose holder process died is taken over, with a
+        ``LockRecoveredWarning``.
+        """
         from ..synchronize import RLock
 
         return RLock(ctx=self.get_context())
 
     def Condition(self, lock: _LockLike | None = None) -> _Condition:  # noqa: N802
-        """A process-shared condition variable over ``lock`` (a new RLock if None)."""
+        """A condition variable shared by processes (``wait``, ``wait_for``, ``notify``).
+
+        Args:
+            lock: the Lock or RLock it is bound to; None makes a new RLock.
+        """
         from ..synchronize import Condition
 
         return Condition(lock, ctx=self.get_context())
 
     def Semaphore(self, value: int = 1) -> _Semaphore:  # noqa: N802
-        """A process-shared semaphore starting at ``value``."""
+        """A counting semaphore shared by processes.
+
+        Args:
+            value: the initial count; ``acquire()`` blocks while the count is 0.
+
+        Raises:
+            ValueError: ``value`` is negative.
+        """
         from ..synchronize import Semaphore
 
         return Semaphore(value, ctx=self.get_context())
 
     def BoundedSemaphore(self, value: int = 1) -> _BoundedSemaphore:  # noqa: N802
-        """A process-shared semaphore that may not be released above ``value``."""
+        """A semaphore that may not be released above its initial ``value``.
+
+        Args:
+            value: the initial (and largest) count.
+
+        A ``release()`` that would go above ``value`` raises ValueError.
+        """
         from ..synchronize import BoundedSemaphore
 
         return BoundedSemaphore(value, ctx=self.get_context())
 
     def Event(self) -> _Event:  # noqa: N802
-        """A process-shared event flag (``set``, ``clear``, ``wait``)."""
+        """A flag shared by processes: ``set()``, ``clear()``, ``is_set()``, ``wait(timeout)``."""
         from ..synchronize import Event
 
         return Event(ctx=self.get_context())
 
     def Barrier(self, parties: int, action: Callable[[], object] | None = None,  # noqa: N802
                 timeout: float | None = None) -> _Barrier:
-        """A process-shared barrier for ``parties`` participants."""
+        """A barrier shared by processes: ``wait()`` returns once ``parties`` have called it.
+
+        Args:
+            parties: how many processes (or threads) must call ``wait()``.
+            action: called by one of them when the barrier opens.
+            timeout: the default timeout of ``wait()``, in seconds; past it the
+                barrier is broken and ``wait()`` raises ``threading.BrokenBarrierError``.
+        """
         from ..synchronize import Barrier
 
         return Barrier(parties, action, timeout, ctx=self.get_context())
 
     def Queue(self, maxsize: int = 0) -> _Queue[Any]:  # noqa: N802
-        """A process-shared FIFO queue (unbounded if ``maxsize <= 0``).
+        """A FIFO queue shared by processes (the stdlib's ``multiprocessing.Queue``).
 
-        Annotate the variable to give its items a type: ``q: Queue[int] = mp.Queue()``.
+        Args:
+            maxsize: ``put()`` blocks while the queue holds this many items;
+                0 or less means unbounded.
+
+        Returns:
+            mproc.queues.Queue: ``put(obj, block, timeout)``, ``get(block, timeout)``
+            (``queue.Full``/``queue.Empty`` on timeout), ``qsize()``, ``empty()``,
+            ``close()``... Annotate the variable to give its items a type:
+            ``q: mproc.queues.Queue[int] = mproc.Queue()``.
+
+        Beyond the stdlib: ``put()`` pickles in the caller, so an unpicklable item
+        raises there (the stdlib loses it in a background thread); a process may exit
+        or be joined before its items are read, and a writer killed mid-put cannot
+        leave a torn message; large bytes and numpy arrays travel through shared
+        memory.
         """
         from ..queues import Queue
 
         return Queue(maxsize, ctx=self.get_context())
 
     def JoinableQueue(self, maxsize: int = 0) -> _JoinableQueue[Any]:  # noqa: N802
-        """A Queue whose consumers call ``task_done()`` and producers ``join()``."""
+        """A Queue with ``task_done()`` and ``join()``: wait until every item is processed.
+
+        Args:
+            maxsize: as for ``Queue``.
+
+        Each ``get()`` must be followed by one ``task_done()``; ``join()`` blocks until
+        every item put has been marked done (ValueError if called too often).
+        """
         from ..queues import JoinableQueue
 
         return JoinableQueue(maxsize, ctx=self.get_context())
 
     def SimpleQueue(self) -> _SimpleQueue[Any]:  # noqa: N802
-        """An unbounded queue with only ``put``, ``get``, ``empty`` and ``close``."""
+        """An unbounded queue with only ``put``, ``get``, ``empty`` and ``close``.
+
+        Lighter than ``Queue`` (no ``maxsize``, no timeouts); ``put()`` raises
+        pickling errors in the caller.
+        """
         from ..queues import SimpleQueue
 
         return SimpleQueue(ctx=self.get_context())
@@ -174,11 +252,35 @@ class BaseContext:
              initializer: Callable[..., object] | None = None,
              initargs: Iterable[Any] = (), maxtasksperchild: int | None = None, *,
              backend: str | None = None) -> _Pool:
-        """A pool of ``processes`` worker processes (default: the usable CPUs).
+        """A pool of worker processes (the stdlib's ``multiprocessing.Pool``).
 
-        Each worker calls ``initializer(*initargs)`` first and is replaced after
-        ``maxtasksperchild`` tasks. Use it as a context manager; see ``mproc.pool.Pool``
-        for ``map``/``imap``/``apply_async`` and their ``timeout=``/``progress=``.
+        ``with mproc.Pool() as pool: pool.map(f, xs)``. ``f`` may be a lambda, a
+        closure or a function of ``__main__``, under every start method.
+
+        Args:
+            processes: the number of workers; None: the CPUs this process may use
+                (its affinity mask and cgroup CPU limit), not the machine's count.
+            initializer: called as ``initializer(*initargs)`` in each worker when it
+                starts.
+            initargs: the arguments of ``initializer``.
+            maxtasksperchild: a worker exits and is replaced after this many tasks
+                (None: never).
+            backend: ``"processes"`` (the default) or ``"threads"``.
+
+        Returns:
+            mproc.pool.Pool: its ``map``, ``imap``, ``starmap``, ``apply_async``... take
+            mproc's ``timeout=`` (seconds per call: ``mproc.errors.TaskTimeoutError``,
+            the worker killed and replaced) and ``progress=`` (True: a tqdm bar; a
+            callable: ``progress(done, total)``); ``imap`` reads its input lazily
+            (``buffersize=``). A worker that dies fails only the task it was running,
+            with ``mproc.errors.WorkerLostError``, and is replaced.
+
+        Raises:
+            ValueError: ``processes`` < 1 or a bad ``maxtasksperchild``.
+            TypeError: ``initializer`` is not callable.
+
+        Leaving the ``with`` block terminates the workers; call ``pool.close()`` and
+        ``pool.join()`` inside it to wait for the work to finish.
         """
         from ..pool import Pool
 
@@ -190,7 +292,15 @@ class BaseContext:
     @overload
     def RawValue(self, typecode_or_type: str, *args: Any) -> Any: ...  # noqa: N802
     def RawValue(self, typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
-        """A ctypes object in shared memory, without a lock (``'i'``, ``'d'``, ``c_int``...)."""
+        """A ctypes object in shared memory, without a lock.
+
+        Args:
+            typecode_or_type: an ``array`` typecode (``"i"``, ``"d"``...) or a ctypes
+                type (``ctypes.c_int``, a ``Structure``...).
+            *args: the initial value(s), as for the ctypes type.
+
+        Fork children inherit it; pass it to other children as a Process argument.
+        """
         from ..sharedctypes import RawValue
 
         return RawValue(typecode_or_type, *args)
@@ -203,7 +313,12 @@ class BaseContext:
                  size_or_initializer: int | Sequence[Any]) -> _CArray[Any]: ...
     def RawArray(self, typecode_or_type: Any,  # noqa: N802
                  size_or_initializer: int | Sequence[Any]) -> Any:
-        """A ctypes array in shared memory, without a lock: a length or the initial items."""
+        """A ctypes array in shared memory, without a lock.
+
+        Args:
+            typecode_or_type: an ``array`` typecode (``"i"``, ``"d"``...) or a ctypes type.
+            size_or_initializer: the length (zero-filled) or a sequence of initial items.
+        """
         from ..sharedctypes import RawArray
 
         return RawArray(typecode_or_type, size_or_initializer)
@@ -221,10 +336,26 @@ class BaseContext:
     def Value(self, typecode_or_type: str | type[_CData], *args: Any,  # noqa: N802
               lock: _LockArg = True) -> Any: ...
     def Value(self, typecode_or_type: Any, *args: Any, lock: _LockArg = True) -> Any:  # noqa: N802
-        """A ctypes value in shared memory, with a lock (``.value``, ``.get_lock()``).
+        """A ctypes value in shared memory, with a lock: ``v.value``, ``v.get_lock()``.
 
-        ``Value("i", 0)`` or ``Value(ctypes.c_int, 0)``; ``lock=False`` returns the raw
-        ctypes object, a Lock or RLock passed in is used instead of a new RLock.
+        ``counter = mproc.Value("i", 0)``, then in any process
+        ``with counter.get_lock(): counter.value += 1`` (``+=`` reads and writes: it
+        needs the lock).
+
+        Args:
+            typecode_or_type: an ``array`` typecode (``"i"``, ``"d"``, ``"c"``...) or a
+                ctypes type (``ctypes.c_int``, ``ctypes.c_double``, a ``Structure``).
+            *args: the initial value (zero if omitted).
+            lock: True (the default): a new RLock guards it; a Lock or RLock: that one;
+                False: no lock, and the raw ctypes object is returned.
+
+        Returns:
+            mproc.sharedctypes.Synchronized: (or the raw ctypes object with
+            ``lock=False``). Fork children inherit it; pass it to other children as a
+            Process argument.
+
+        Raises:
+            TypeError: ``typecode_or_type`` is neither a known typecode nor a ctypes type.
         """
         from ..sharedctypes import Value
 
@@ -251,10 +382,19 @@ class BaseContext:
               size_or_initializer: int | Sequence[Any], *, lock: _LockArg = True) -> Any: ...
     def Array(self, typecode_or_type: Any,  # noqa: N802
               size_or_initializer: int | Sequence[Any], *, lock: _LockArg = True) -> Any:
-        """A ctypes array in shared memory, with a lock: a length or the initial items.
+        """A ctypes array in shared memory, with a lock: ``a[i]``, ``len(a)``, ``a.get_lock()``.
 
-        ``lock=False`` returns the raw ctypes array; a Lock or RLock passed in is used
-        instead of a new RLock.
+        Args:
+            typecode_or_type: an ``array`` typecode (``"i"``, ``"d"``, ``"c"``...) or a
+                ctypes type.
+            size_or_initializer: the length (zero-filled) or a sequence of initial items.
+            lock: as for ``Value``: True (a new RLock), a Lock or RLock, or False (the
+                raw ctypes array is returned).
+
+        Returns:
+            mproc.sharedctypes.SynchronizedArray: (``SynchronizedString``, with
+            ``.value`` and ``.raw``, for ``"c"``), or the raw ctypes array with
+            ``lock=False``.
         """
         from ..sharedctypes import Array
 
@@ -276,11 +416,15 @@ class BaseContext:
         from .. import connection  # noqa: F401 - registers the reducers
 
     def set_executable(self, executable: str) -> None:
-        """The Python interpreter that spawned children run (default: sys.executable)."""
+        """Set the Python interpreter that spawned children run (default: sys.executable)."""
         _set_executable(executable)
 
     def set_forkserver_preload(self, module_names: list[str]) -> None:
-        """Modules the fork server imports once, so its children start with them loaded."""
+        """Name modules for the fork server to import once, so its children start with them.
+
+        mproc's fork server also learns the modules that process targets come from by
+        itself (see docs/decisions.md); ``MPROC_FORKSERVER_LEARN=0`` turns that off.
+        """
         forkserver.set_forkserver_preload(module_names)
 
     @overload

@@ -72,7 +72,35 @@ class State:
 
 
 class BaseManager:
-    """Base class for managers: a server process holding shared objects."""
+    """Base class for managers: a server that holds objects and serves proxies to them.
+
+    Subclass it and ``register()`` the types or callables it serves, then either
+    ``start()`` a server process, ``get_server().serve_forever()`` in this process,
+    or ``connect()`` to a server that is already running at ``address``.
+
+    Args:
+        address: where the server listens, or the server to connect to: a
+            ``(host, port)`` tuple for TCP (port 0: any free port), a path for a
+            Unix socket; None: a fresh Unix socket.
+        authkey: the shared secret every connection must prove it holds
+            (HMAC-SHA256 both ways); None: this process's ``authkey``.
+        serializer: ``"pickle"`` (the default) or ``"xmlrpclib"``.
+        ctx: the context whose start method ``start()`` uses (default: the default
+            context).
+        shutdown_timeout: how long ``shutdown()`` waits for the server process to
+            exit before it terminates, then kills, it.
+        ssl_context: mproc's addition: TLS for this side's connections to the server,
+            an ``ssl.SSLContext`` (``PROTOCOL_TLS_CLIENT``, trusting the server's
+            certificate) or a function of no arguments that returns one.
+        server_ssl_context: mproc's addition: TLS for the server's listener, an
+            ``ssl.SSLContext`` (``PROTOCOL_TLS_SERVER`` with the certificate and key)
+            or a function returning one. ``start()`` under spawn or forkserver needs
+            the function form (an SSLContext cannot be pickled: TypeError).
+
+    Proxies pass to other processes with the manager's address and authkey, and
+    connect by themselves. A client with a key mismatch, no TLS, or an untrusted
+    certificate is refused (``mproc.AuthenticationError`` or ``ssl.SSLError``).
+    """
 
     _registry: dict[str, Any] = {}
     _Server = Server
@@ -229,6 +257,7 @@ class BaseManager:
 
     @property
     def address(self) -> Any:
+        """The server's address (with the real port once started on port 0)."""
         return self._address
 
     def shutdown(self) -> None:  # replaced by a Finalize once started
@@ -238,7 +267,25 @@ class BaseManager:
     def register(cls, typeid: str, callable: Any = None, proxytype: Any = None,  # noqa: A002
                  exposed: Any = None, method_to_typeid: Any = None,
                  create_method: bool = True) -> None:
-        """Register a type (or callable) that this manager can create and serve."""
+        """Register a type (or callable) that this manager class can create and serve.
+
+        Args:
+            typeid: the name; unless ``create_method`` is False, the manager gets a
+                method of that name which creates an object on the server and returns
+                its proxy.
+            callable: called on the server to make the object (None for a typeid
+                that is only connected to, as a client's registration is).
+            proxytype: the proxy class (default: an ``AutoProxy`` exposing the
+                object's public methods).
+            exposed: the method names the proxy may call (default: the proxy type's
+                ``_exposed_`` or every public method).
+            method_to_typeid: methods whose results are returned as proxies of the
+                given typeids instead of copies.
+            create_method: whether to add the creating method to the class.
+
+        Call it on the class, before ``start()``/``connect()``; subclasses get their
+        own registry.
+        """
         if "_registry" not in cls.__dict__:
             cls._registry = cls._registry.copy()
         if proxytype is None:
@@ -264,6 +311,8 @@ class BaseManager:
                 return proxy
 
             create.__name__ = create.__qualname__ = typeid
+            create.__doc__ = (f"Create a {typeid!r} object in the manager's server process "
+                              "and return a proxy for it (the arguments go to its callable).")
             setattr(cls, typeid, create)
 
 

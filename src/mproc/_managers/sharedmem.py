@@ -59,6 +59,7 @@ class SharedMemoryManager(BaseManager):
     _Server = SharedMemoryServer
 
     def start(self, initializer: Any = None, initargs: Any = ()) -> None:
+        """Start the manager's server process (``initializer(*initargs)`` first there)."""
         # The server must share this process's resource tracker, so that what it
         # unlinks at shutdown is also struck from the tracker's list.
         from .._shm.tracker import ensure_running
@@ -67,6 +68,7 @@ class SharedMemoryManager(BaseManager):
         super().start(initializer, initargs)
 
     def get_server(self) -> Server:
+        """A Server for this manager, to run in this process with ``serve_forever()``."""
         if self._state.value != 0:
             self._raise_for_state()
         return SharedMemoryServer(self._registry, self._address, self._authkey, self._serializer)

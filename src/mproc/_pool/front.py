@@ -121,16 +121,38 @@ def _close_queues(queues: tuple[Any, ...]) -> None:
 class Pool:
     """A pool of worker processes (the stdlib's ``multiprocessing.pool.Pool``).
 
-    ``with mproc.Pool(4) as pool: pool.map(f, xs)``. Beyond the stdlib it never
-    hangs: a worker that dies fails its task with ``WorkerLostError`` and is
-    replaced; ``timeout=`` limits each task (``TaskTimeoutError``); ``progress=``
-    reports progress; ``imap`` reads its input lazily.
+    ``with mproc.Pool(4) as pool: pool.map(f, xs)``; ``mproc.Pool(...)`` (or a
+    context's ``ctx.Pool(...)``) makes one with that context's start method.
+
+    Args:
+        processes: the number of workers; None: the CPUs this process may use
+            (affinity mask and cgroup CPU limit).
+        initializer: called as ``initializer(*initargs)`` in each worker at start.
+        initargs: the arguments of ``initializer``.
+        maxtasksperchild: a worker is replaced after this many tasks (None: never).
+        context: the context whose start method starts the workers (default: the
+            default context).
+        backend: ``"processes"`` (the default) or ``"threads"``.
+
+    Raises:
+        ValueError: ``processes`` < 1, or ``maxtasksperchild`` is not a positive int.
+        TypeError: ``initializer`` is not callable.
+
+    Beyond the stdlib it never hangs: a worker that dies fails the task it was running
+    with ``mproc.errors.WorkerLostError`` and is replaced; an unpicklable result fails
+    its task (``MaybeEncodingError``); workers that die at start-up again and again
+    break the pool with ``mproc.errors.StartupError``. ``timeout=`` limits each task
+    (``mproc.errors.TaskTimeoutError``), ``progress=`` reports progress, ``imap`` reads
+    its input lazily, and functions may be lambdas or closures. Leaving the ``with``
+    block terminates the workers (as in the stdlib): ``close()`` and ``join()`` first
+    to wait for outstanding work.
     """
 
     _backend_name = "processes"
 
     @staticmethod
     def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 - stdlib name
+        """Make a process of context ``ctx`` (the stdlib's hook, kept for subclasses)."""
         return ctx.Process(*args, **kwds)
 
     def __init__(self, processes: int | None = None,
@@ -234,11 +256,21 @@ class Pool:
 
     def apply(self, func: Callable[..., _R], args: Iterable[Any] = (),
               kwds: Mapping[str, Any] = {}, *, timeout: float | None = None) -> _R:  # noqa: B006
-        """Call ``func(*args, **kwds)`` in a worker and return its result.
+        """Call ``func(*args, **kwds)`` in a worker, wait, and return its result.
 
-        ``timeout`` (seconds, mproc's addition) limits the call: past it the worker
-        is killed and replaced and ``mproc.errors.TaskTimeoutError`` is raised. A
-        worker that dies raises ``mproc.errors.WorkerLostError``.
+        Args:
+            func: the function; a lambda, closure or ``__main__`` function works.
+            args: its positional arguments.
+            kwds: its keyword arguments.
+            timeout: mproc's addition: the longest the call may run, in seconds (None:
+                no limit). Past it the worker is killed and replaced.
+
+        Raises:
+            mproc.errors.TaskTimeoutError: the call ran longer than ``timeout``.
+            mproc.errors.WorkerLostError: the worker died while running it.
+            ValueError: the pool is not running (closed or terminated).
+            Exception: whatever ``func`` raised, with the worker's traceback as its
+                ``__cause__``.
         """
         return self.apply_async(func, args, kwds, timeout=timeout).get()
 
@@ -249,8 +281,20 @@ class Pool:
                     timeout: float | None = None) -> ApplyResult[_R]:
         """Start ``func(*args, **kwds)`` in a worker; return an ApplyResult at once.
 
-        ``callback(value)`` or ``error_callback(exception)`` runs in the pool's
-        result thread when it completes; ``timeout`` as for ``apply``.
+        Args:
+            func, args, kwds: as for ``apply``.
+            callback: called as ``callback(value)`` in the pool's result thread when
+                the call succeeds (keep it quick).
+            error_callback: called as ``error_callback(exception)`` when it fails.
+            timeout: mproc's per-call limit in seconds, as for ``apply``: past it the
+                result fails with ``mproc.errors.TaskTimeoutError``.
+
+        Returns:
+            mproc.pool.ApplyResult: ``.get(timeout)`` waits for the value (or raises
+            the call's exception); ``.ready()``, ``.successful()``, ``.wait()``.
+
+        Raises:
+            ValueError: the pool is not running, or ``timeout`` is not positive.
         """
         self._check_running()
         timeout = _check_timeout(timeout)
@@ -264,11 +308,32 @@ class Pool:
             progress: ProgressArg = None) -> list[_R]:
         """``list(map(func, iterable))``, computed by the workers, chunk by chunk.
 
-        ``chunksize`` items go to a worker at a time (default: a few chunks per
-        worker). mproc's additions: ``timeout`` limits each call of ``func`` in
-        seconds (``mproc.errors.TaskTimeoutError``; the worker is replaced);
-        ``progress=True`` draws a tqdm bar, a callable is called as
-        ``progress(done, total)``. The first failure is raised once all chunks ran.
+        Args:
+            func: called once per item; a lambda, closure or ``__main__`` function works.
+            iterable: the items (read whole, at once; use ``imap`` for a lazy input).
+            chunksize: how many items go to a worker at a time (default: computed from
+                the length and the number of workers, finer with ``progress``).
+            timeout: mproc's addition: the longest *each call* of ``func`` may run, in
+                seconds; queueing time does not count. A call that runs longer fails
+                the map with ``mproc.errors.TaskTimeoutError``; its worker is killed and
+                replaced.
+            progress: mproc's addition: True draws a tqdm bar (``pip install
+                pymproc[progress]``); a callable is called as ``progress(done, total)``
+                in the pool's result thread after each finished chunk.
+
+        Returns:
+            The results, in the order of ``iterable``.
+
+        Raises:
+            Exception: the first failure (``func``'s exception with the worker's
+                traceback as ``__cause__``, ``mproc.errors.TaskTimeoutError``,
+                ``mproc.errors.WorkerLostError``...), once all chunks have run.
+            ValueError: the pool is not running, ``chunksize`` < 1 or ``timeout`` is
+                not positive.
+
+        >>> with mproc.Pool(2) as pool:
+        ...     pool.map(lambda x: x * x, range(5), timeout=10, progress=lambda done, total: None)
+        [0, 1, 4, 9, 16]
         """
         return self._map_async(func, iterable, MAP, chunksize, None, None, timeout, progress,
                                "map").get()
@@ -278,14 +343,23 @@ class Pool:
                   callback: Callable[[list[_R]], object] | None = None,
                   error_callback: Callable[[BaseException], object] | None = None, *,
                   timeout: float | None = None, progress: ProgressArg = None) -> MapResult[_R]:
-        """Like ``map`` but return a MapResult at once (``.get()`` gives the list)."""
+        """Like ``map``, but return a MapResult at once (``.get(timeout)`` gives the list).
+
+        ``callback(list)`` or ``error_callback(exception)`` runs in the pool's result
+        thread when the whole map has finished; ``timeout=`` and ``progress=`` as for
+        ``map``.
+        """
         return self._map_async(func, iterable, MAP, chunksize, callback, error_callback,
                                timeout, progress, "map_async")
 
     def starmap(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                 chunksize: int | None = None, *, timeout: float | None = None,
                 progress: ProgressArg = None) -> list[_R]:
-        """Like ``map``, but each item is unpacked as arguments: ``func(*item)``."""
+        """Like ``map``, but each item is unpacked as arguments: ``func(*item)``.
+
+        ``pool.starmap(pow, [(2, 3), (3, 2)])`` is ``[8, 9]``; ``chunksize``,
+        ``timeout=`` and ``progress=`` as for ``map``.
+        """
         return self._map_async(func, iterable, STARMAP, chunksize, None, None, timeout,
                                progress, "starmap").get()
 
@@ -295,7 +369,7 @@ class Pool:
                       error_callback: Callable[[BaseException], object] | None = None, *,
                       timeout: float | None = None,
                       progress: ProgressArg = None) -> MapResult[_R]:
-        """Like ``starmap`` but return a MapResult at once."""
+        """Like ``starmap``, but return a MapResult at once (callbacks as for ``map_async``)."""
         return self._map_async(func, iterable, STARMAP, chunksize, callback, error_callback,
                                timeout, progress, "starmap_async")
 
@@ -331,11 +405,28 @@ class Pool:
     def imap(self, func: Callable[[_S], _R], iterable: Iterable[_S], chunksize: int = 1,
              buffersize: int | None = None, *, timeout: float | None = None,
              progress: ProgressArg = None) -> IMapIterator[_R]:
-        """A lazy ``map``: results in order, as they become available.
+        """A lazy ``map``: an iterator of the results, in input order, as they come.
 
-        The input is read lazily, at most ``buffersize`` chunks ahead of the results
-        taken (default: a few per worker); ``next(timeout)`` on the iterator waits at
-        most ``timeout`` seconds. ``timeout=`` and ``progress=`` as for ``map``.
+        Args:
+            func: called once per item.
+            iterable: any iterable, even endless: mproc reads it lazily (the stdlib's
+                ``imap`` reads it all at once).
+            chunksize: how many items go to a worker at a time.
+            buffersize: mproc's addition: read at most this many chunks ahead of the
+                results the caller has taken (default: 256, or 16 per worker if more).
+            timeout: mproc's per-call limit in seconds, as for ``map``: an item whose
+                call runs longer raises ``mproc.errors.TaskTimeoutError`` in its turn.
+            progress: as for ``map``; ``total`` is None until the input is exhausted
+                (unless it has a ``len()``).
+
+        Returns:
+            mproc.pool.IMapIterator: ``next(it)``, or ``it.next(timeout)`` to wait at
+            most ``timeout`` seconds (``mproc.TimeoutError``). A failed item raises its
+            exception when its turn comes.
+
+        Raises:
+            ValueError: the pool is not running, ``chunksize`` or ``buffersize`` < 1.
+            TypeError: ``buffersize`` is not an int.
         """
         return self._imap(IMapIterator, func, iterable, chunksize, buffersize, timeout,
                           progress, "imap")  # type: ignore[return-value]
@@ -344,7 +435,7 @@ class Pool:
                        chunksize: int = 1, buffersize: int | None = None, *,
                        timeout: float | None = None,
                        progress: ProgressArg = None) -> IMapUnorderedIterator[_R]:
-        """Like ``imap``, but results come in the order they complete."""
+        """Like ``imap``, but results come in the order they complete (same arguments)."""
         return self._imap(IMapUnorderedIterator, func, iterable, chunksize, buffersize,
                           timeout, progress, "imap_unordered")  # type: ignore[return-value]
 
@@ -417,7 +508,11 @@ class Pool:
             self._backend.close()
 
     def terminate(self) -> None:
-        """Stop the workers now; unfinished tasks fail with PoolTerminatedError."""
+        """Stop the workers now; unfinished tasks fail with ``mproc.errors.PoolTerminatedError``.
+
+        Leaving the pool's ``with`` block calls this; so does garbage collection of a
+        pool that was not closed.
+        """
         with self._lock:
             self._state = TERMINATE
             iterators = list(self._iterators)
@@ -473,6 +568,7 @@ class ThreadPool(Pool):
 
     @staticmethod
     def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:  # noqa: N802 - stdlib name
+        """Make a thread (the stdlib's hook, kept for subclasses)."""
         return threading.Thread(*args, **kwds)
 
     def __init__(self, processes: int | None = None,

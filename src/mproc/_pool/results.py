@@ -119,7 +119,21 @@ class ApplyResult(_Job, Generic[_T]):
             self._done.release()
 
     def get(self, timeout: float | None = None) -> _T:
-        """The value, or raise the task's exception, or TimeoutError after ``timeout``."""
+        """Wait for the result and return it, or raise the task's exception.
+
+        Args:
+            timeout: the longest to wait, in seconds (None: as long as it takes). It
+                only stops the waiting: the task goes on running.
+
+        Raises:
+            mproc.TimeoutError: the result was not ready within ``timeout``.
+            Exception: whatever the task raised, with the worker's traceback as its
+                ``__cause__`` (a ``mproc.pool.RemoteTraceback``); among mproc's own:
+                ``mproc.errors.TaskTimeoutError`` (the task's per-task ``timeout=``
+                expired), ``mproc.errors.WorkerLostError`` (its worker died),
+                ``mproc.errors.PoolTerminatedError`` (the pool was terminated first),
+                ``mproc.pool.MaybeEncodingError`` (the result could not be pickled).
+        """
         self.wait(timeout)
         if not self._ready:
             raise TimeoutError
@@ -220,7 +234,14 @@ class _Iterator(_Job, Generic[_T]):
         return self
 
     def next(self, timeout: float | None = None) -> _T:
-        """The next result; TimeoutError if none comes within ``timeout`` seconds."""
+        """The next result (``next(it)`` waits as long as it takes).
+
+        Raises:
+            mproc.TimeoutError: no result came within ``timeout`` seconds; call again
+                to keep waiting.
+            StopIteration: every result has been returned.
+            Exception: what the task for this item raised, as for ``ApplyResult.get``.
+        """
         try:
             return self._next(timeout)
         except KeyboardInterrupt:
@@ -312,7 +333,12 @@ class _Iterator(_Job, Generic[_T]):
 
 
 class IMapIterator(_Iterator[_T]):
-    """The iterator ``imap`` returns: results in input order."""
+    """The iterator ``imap`` returns: results in input order, as they become available.
+
+    ``for value in pool.imap(f, xs): ...``; ``it.next(timeout)`` waits at most
+    ``timeout`` seconds. A failed item raises its exception when its turn comes; the
+    iteration can go on after it.
+    """
 
     _kind = "imap"
 
@@ -336,7 +362,10 @@ class IMapIterator(_Iterator[_T]):
 
 
 class IMapUnorderedIterator(_Iterator[_T]):
-    """The iterator ``imap_unordered`` returns: results as they complete."""
+    """The iterator ``imap_unordered`` returns: results in the order they complete.
+
+    As ``IMapIterator``, except for the order.
+    """
 
     _kind = "imap_unordered"
 

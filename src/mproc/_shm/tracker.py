@@ -113,6 +113,7 @@ class ResourceTracker:
     # -- the stdlib's surface -------------------------------------------------
 
     def getfd(self) -> int | None:
+        """The fd of the tracker's pipe, starting the tracker if needed (the stdlib's API)."""
         self.ensure_running()
         return self._fd
 

@@ -127,6 +127,7 @@ class Barrier:
 
     @property
     def parties(self) -> int:
+        """How many must call ``wait()`` for the barrier to open."""
         return self._parties
 
     @property
@@ -138,6 +139,7 @@ class Barrier:
 
     @property
     def broken(self) -> bool:
+        """Whether the barrier is broken (``abort()``, a timeout); ``reset()`` mends it."""
         return bool(self._state[_BROKEN])
 
     def __repr__(self) -> str:

@@ -154,6 +154,7 @@ class Condition:
                 wanted += 1
 
     def notify_all(self) -> None:
+        """Wake every process and thread waiting on the condition (hold its lock)."""
         self.notify(sys.maxsize)
 
     notifyAll = notify_all  # noqa: N815 - threading's old name
@@ -180,16 +181,19 @@ class Event:
         self._bind()
 
     def is_set(self) -> bool:
+        """Whether the flag is set."""
         return self._flag_view[self._flag_index] != 0
 
     isSet = is_set  # noqa: N815 - threading's old name
 
     def set(self) -> None:
+        """Set the flag and wake every waiter; later ``wait()`` calls return at once."""
         with self._cond:
             self._flag_view[self._flag_index] = 1
             self._cond.notify_all()
 
     def clear(self) -> None:
+        """Reset the flag: ``wait()`` blocks again until the next ``set()``."""
         with self._cond:
             self._flag_view[self._flag_index] = 0
 

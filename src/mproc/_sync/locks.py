@@ -144,6 +144,7 @@ class Semaphore(SemLock):
         SemLock.__init__(self, semlock.SEMAPHORE, value, maxvalue, ctx=ctx)
 
     def get_value(self) -> int:
+        """The current count (how many more ``acquire()`` calls would not block)."""
         return self._semlock._get_value()  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
@@ -287,9 +288,14 @@ else:
 
 
 class Lock(_Recovering, _LockBase):  # type: ignore[misc]
-    """A non-recursive lock; any thread of any process may release it.
+    """A non-recursive lock shared by processes; any thread of any process may release it.
 
-    It *is* the C semaphore (a subclass of it), so ``release`` and ``__exit__`` are
+    Make one with ``mproc.Lock()`` (or ``ctx.Lock()``) and pass it to children as a
+    Process argument; use ``with lock:`` or ``acquire()``/``release()``. If the process
+    holding it dies, the next process waiting for it takes it over and gets a
+    ``LockRecoveredWarning``: what the lock protected may be half updated.
+
+    How: it *is* the C semaphore (a subclass of it), so ``release`` and ``__exit__`` are
     the C methods, with nothing in between. ``acquire`` and ``__enter__`` add one
     8-byte store after taking the semaphore (in C when the extension is there,
     ``IMPLEMENTATION == "c"``): this process's token, the last acquirer, which is what lets a waiter recover the lock if this process dies
@@ -313,6 +319,15 @@ class Lock(_Recovering, _LockBase):  # type: ignore[misc]
 
     if _FAST is None:  # otherwise acquire and __enter__ are the C base's
         def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+            """Take the lock; return True once taken, False if not (``block=False`` or a timeout).
+
+            Args:
+                block: False: do not wait, only try.
+                timeout: the longest to wait, in seconds (None: as long as it takes).
+
+            If the holder process dies while this waits, this process takes the lock over
+            and a ``LockRecoveredWarning`` is issued.
+            """
             if _c_acquire(self, False):
                 self._cells[self._slot] = _TOKEN
                 return True
@@ -392,6 +407,15 @@ class _PyRLock(_Recovering, SemLock):
         self._post = self._semlock.release
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock, or take it once more if this thread already owns it.
+
+        Args:
+            block: False: do not wait, only try.
+            timeout: the longest to wait, in seconds (None: as long as it takes).
+
+        Returns True once taken, False if not. A holder process that died is taken
+        over, with a ``LockRecoveredWarning``.
+        """
         me = get_ident()
         if self._owner_thread == me:
             self._depth += 1
@@ -407,6 +431,11 @@ class _PyRLock(_Recovering, SemLock):
     __enter__ = acquire
 
     def release(self) -> None:
+        """Release one level of ownership; the lock is free once released as often as taken.
+
+        Raises:
+            AssertionError: this thread does not own the lock (as the stdlib).
+        """
         if self._owner_thread != get_ident():
             raise AssertionError("attempt to release recursive lock not owned by thread")
         depth = self._depth - 1

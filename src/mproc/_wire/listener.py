@@ -266,6 +266,7 @@ class Listener:
         return conn
 
     def close(self) -> None:
+        """Stop listening: close the socket (and remove a Unix socket's file)."""
         sock, self._socket = self._socket, None
         if sock is not None:
             sock.close()
@@ -278,13 +279,16 @@ class Listener:
 
     @property
     def address(self) -> Any:
+        """The address the listener is bound to (with the real port if it was 0)."""
         return self._address
 
     @property
     def last_accepted(self) -> Any:
+        """The address of the peer of the last accepted connection."""
         return self._last_accepted
 
     def fileno(self) -> int:
+        """The listening socket's file descriptor (for ``select``); OSError once closed."""
         if self._socket is None:
             raise OSError("listener is closed")
         return self._socket.fileno()
