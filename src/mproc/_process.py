@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-from ._runtime import log
+from ._runtime import aio, log
 from ._runtime.finalize import drop_inherited_finalizers, run_finalizers, set_exiting
 from ._runtime.state import STATE
 from ._serialize.spawning import spawning_launcher
@@ -156,6 +156,16 @@ class BaseProcess:
         assert self._popen is not None, "can only join a started process"
         if self._popen.wait(timeout) is not None:
             STATE.children.discard(self)
+
+    async def ajoin(self, timeout: float | None = None) -> None:
+        """Await ``join(timeout)``: the loop watches the process's sentinel (a pidfd
+        or a status pipe), so no thread waits. Cancelling it leaves the process be."""
+        self._check_closed()
+        assert self._parent_pid == os.getpid(), "can only join a child process"
+        assert self._popen is not None, "can only join a started process"
+        if self._popen.poll() is None:
+            await aio.readable((self._popen.sentinel,), timeout)
+        self.join(0)
 
     def is_alive(self) -> bool:
         """Whether the process has started and not yet ended."""

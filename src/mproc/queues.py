@@ -10,6 +10,7 @@ from queue import Empty, Full
 
 from . import connection, util  # the stdlib's package has these after this import
 from ._queues.classic import _sentinel
-from ._queues.queue import JoinableQueue, Queue, SimpleQueue
+from ._queues.queue import JoinableQueue, Queue
+from ._queues.simple import SimpleQueue
 
 __all__ = ["Queue", "SimpleQueue", "JoinableQueue"]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .._pool.front import Pool as _Pool
     from .._queues.queue import JoinableQueue as _JoinableQueue
     from .._queues.queue import Queue as _Queue
-    from .._queues.queue import SimpleQueue as _SimpleQueue
+    from .._queues.simple import SimpleQueue as _SimpleQueue
     from .._shm.ctypes_shared import LockLike as _LockLike
     from .._shm.ctypes_shared import Synchronized as _Synchronized
     from .._shm.ctypes_shared import SynchronizedArray as _SynchronizedArray

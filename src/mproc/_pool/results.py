@@ -19,11 +19,12 @@ import threading
 import time
 import types
 
+from .._runtime import aio
 from ..errors import TimeoutError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
     from typing import Any, Generic, TypeVar
 
     from .progress import Progress
@@ -157,6 +158,25 @@ class ApplyResult(_Job, Generic[_T]):
             self._progress.close()
         self._ready = True
         self._done.release()
+        waiters = self._waiters
+        if waiters is not None:
+            waiters.wake()
+
+    # -- asyncio: ``await result`` (the loop is woken by the delivering thread) -------
+
+    _waiters: aio.Waiters | None = None
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        """``await pool.apply_async(f, args)``: the value, or raise the task's
+        exception, without blocking the loop or using a thread per waiter.
+        Cancelling the awaiting task does not cancel the pool's task."""
+        return aio.awaitable(self._await)
+
+    async def _await(self) -> _T:
+        if not self._ready:
+            waiters = self.__dict__.setdefault("_waiters", aio.Waiters())
+            await waiters.wait_until(lambda: True if self._ready else None)
+        return self.get(0)
 
     def __repr__(self) -> str:
         state = "pending" if not self._ready else ("ok" if self._success else "failed")
@@ -250,6 +270,30 @@ class _Iterator(_Job, Generic[_T]):
 
     __next__ = next
 
+    def __aiter__(self) -> _Iterator[_T]:
+        """``async for value in pool.imap(f, xs)``: the loop is woken as results come."""
+        return self
+
+    async def __anext__(self) -> _T:
+        waiters = self.__dict__.setdefault("_waiters", aio.Waiters())
+        return (await waiters.wait_until(self._next_now))[0]  # type: ignore[no-any-return]
+
+    _waiters: aio.Waiters | None = None
+
+    def _next_now(self) -> tuple[Any] | None:
+        """For ``__anext__``: the next result, if there is one now (else None)."""
+        try:
+            return (self._next(0),)
+        except TimeoutError:
+            return None
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def _wake_loops(self) -> None:
+        waiters = self._waiters
+        if waiters is not None:
+            waiters.wake()
+
     def _next(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -291,6 +335,7 @@ class _Iterator(_Job, Generic[_T]):
             self._delivered += 1
             finished = self._length is not None and self._delivered >= self._length
             self._cond.notify()
+        self._wake_loops()
         progress = self._progress
         if progress is not None:
             progress.update(count)
@@ -303,6 +348,7 @@ class _Iterator(_Job, Generic[_T]):
             self._length = chunks
             finished = self._delivered >= chunks
             self._cond.notify_all()
+        self._wake_loops()
         if self._progress is not None:
             if items is not None:
                 self._progress.set_total(items)
@@ -316,6 +362,7 @@ class _Iterator(_Job, Generic[_T]):
             self._delivered += 1
             self._length = index + 1
             self._cond.notify_all()
+        self._wake_loops()
         if self._progress is not None:
             self._progress.close()
 
@@ -325,6 +372,7 @@ class _Iterator(_Job, Generic[_T]):
         with self._cond:
             self._aborted = exc
             self._cond.notify_all()
+        self._wake_loops()
         if self._progress is not None:
             self._progress.close()
 

@@ -26,6 +26,7 @@ leaves no torn message and no held lock; an item whose data was being written
 when its writer died was simply never announced.
 """
 
-from .queue import JoinableQueue, Queue, SimpleQueue
+from .queue import JoinableQueue, Queue
+from .simple import SimpleQueue
 
 __all__ = ["Queue", "JoinableQueue", "SimpleQueue"]

@@ -54,7 +54,8 @@ from .._serialize.spawning import assert_spawning
 from .._sync.locks import SEM_VALUE_MAX
 from .._wire.connection import Connection
 from .._wire.pipes import _grow_pipe
-from .queue import JoinableQueue, Queue, SimpleQueue
+from .queue import JoinableQueue, Queue
+from .simple import SimpleQueue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

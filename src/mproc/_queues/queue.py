@@ -28,6 +28,7 @@ from .._runtime.state import register_after_fork
 from .._serialize.spawning import assert_spawning
 from .._sync.locks import SEM_VALUE_MAX
 from . import codec
+from .awaiting import AsyncJoinableQueue, AsyncQueue
 from .feeding import Sender
 from .store import PAGE, Store
 from .transport import (
@@ -47,7 +48,7 @@ else:
 
 _T = TypeVar("_T")
 
-__all__ = ["Queue", "JoinableQueue", "SimpleQueue"]
+__all__ = ["Queue", "JoinableQueue", "unpack"]
 
 _decode = codec.decode
 _encode = codec.encode
@@ -58,6 +59,13 @@ _SPILL = codec.KIND_SPILL
 
 
 # -- receiving -------------------------------------------------------------------
+
+
+def unpack(packet: bytes, store: Store) -> Any:
+    """The item a packet carries."""
+    if packet[0] == _PICKLE_MARK:
+        return _loads(packet)
+    return _decode(packet, store)
 
 
 def _repost(pipes: Pipes, notice: bytes) -> None:
@@ -241,7 +249,7 @@ def _open_channel() -> tuple[Pipes, Store]:
         raise
 
 
-class Queue(Generic[_T]):
+class Queue(AsyncQueue, Generic[_T]):
     """A process-shared FIFO queue (``multiprocessing.Queue``) of items of type ``_T``.
 
     Make one with ``mproc.Queue(maxsize)`` (or a context's ``Queue``); annotate it
@@ -306,20 +314,32 @@ class Queue(Generic[_T]):
         channel to a system call: a process killed while encoding a big object
         leaks no slot of a bounded queue.
         """
+        packet = self._encoded(obj)
+        if packet is not None and not self._sem_acquire(block, timeout):
+            self._discard(packet)
+            raise Full
+        return packet
+
+    def _encoded(self, obj: Any) -> bytes | None:
+        """``obj`` as a packet (None if a feeder-error hook took the failure)."""
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
         try:
-            packet = _encode(obj, self._store)
+            return _encode(obj, self._store)
         except Exception as exc:
             if type(self)._on_queue_feeder_error is not Queue._on_queue_feeder_error:
                 self._on_queue_feeder_error(exc, obj)  # the stdlib's hook, if overridden
                 return None
             raise
-        if not self._sem_acquire(block, timeout):
-            if packet[0] != _PICKLE_MARK:
-                codec.discard(packet, self._store)
-            raise Full
-        return packet
+
+    def _discard(self, packet: bytes) -> None:
+        """Free what an unsent packet holds (its shared-memory region, if any)."""
+        if packet[0] != _PICKLE_MARK:
+            codec.discard(packet, self._store)
+
+    def _commit(self, packet: bytes) -> None:
+        """Send a packet whose slot is taken (JoinableQueue: counted as a task too)."""
+        self._send(packet)
 
     def _send(self, packet: bytes) -> None:
         self._used = True
@@ -390,9 +410,7 @@ class Queue(Generic[_T]):
         self._sem_release()
         if self._counts is not None:
             self._counts.add(self._store, 1)
-        if packet[0] == _PICKLE_MARK:
-            return _loads(packet)
-        return _decode(packet, self._store)
+        return unpack(packet, self._store)
 
     def get_nowait(self) -> _T:
         """``get(False)``: raise ``queue.Empty`` rather than wait."""
@@ -475,7 +493,7 @@ class Queue(Generic[_T]):
     __class_getitem__: Any = classmethod(types.GenericAlias)
 
 
-class JoinableQueue(Queue[_T]):
+class JoinableQueue(AsyncJoinableQueue, Queue[_T]):
     """A Queue whose consumers report each item done (``task_done``/``join``)."""
 
     def __init__(self, maxsize: int = 0, *, ctx: Any) -> None:
@@ -493,8 +511,10 @@ class JoinableQueue(Queue[_T]):
     def put(self, obj: _T, block: bool = True, timeout: float | None = None) -> None:
         """Put ``obj`` on the queue and count it as a task not yet done."""
         packet = self._pack(obj, block, timeout)
-        if packet is None:
-            return
+        if packet is not None:
+            self._commit(packet)
+
+    def _commit(self, packet: bytes) -> None:
         self._unfinished_tasks.release()  # counted before any consumer can see it
         try:
             self._send(packet)
@@ -515,80 +535,3 @@ class JoinableQueue(Queue[_T]):
         with self._cond:
             while not self._unfinished_tasks._semlock._is_zero():
                 self._cond.wait()
-
-
-class SimpleQueue(Generic[_T]):
-    """An unbounded queue of items of type ``_T``, without qsize, bounds or timeouts.
-
-    Make one with ``mproc.SimpleQueue()``; annotate it as ``SimpleQueue[int]``.
-    """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _adopt_classic(cls)
-
-    def __init__(self, *, ctx: Any) -> None:
-        self._pipes, self._store = _open_channel()
-        self._sender: Sender | None = None
-        register_after_fork(self, SimpleQueue._after_fork)
-
-    def __getstate__(self) -> Any:
-        assert_spawning(self)
-        return (self._pipes, self._store)
-
-    def __setstate__(self, state: Any) -> None:
-        self._pipes, self._store = state
-        self._sender = None
-        register_after_fork(self, SimpleQueue._after_fork)
-
-    def _after_fork(self) -> None:
-        if self._sender is not None:
-            self._sender.after_fork()
-            self._sender = None
-        self._store.after_fork()
-
-    @property
-    def _reader(self) -> _End:
-        return _End(self, "main_r")
-
-    @property
-    def _writer(self) -> _End:
-        return _End(self, "main_w")
-
-    def close(self) -> None:
-        """Release the queue's pipes once what this process put has been written."""
-        sender = self._sender
-        if sender is not None:
-            sender.close()  # closes the channels once pending items are written
-        else:
-            self._pipes.close()
-
-    def empty(self) -> bool:
-        """Whether nothing is waiting to be taken."""
-        return _nothing_to_read(self._pipes)
-
-    def get(self) -> _T:
-        """Remove and return the next item, waiting as long as it takes."""
-        packet = _take(self._pipes, self._store, True, None)
-        if packet[0] == _PICKLE_MARK:
-            return _loads(packet)
-        return _decode(packet, self._store)
-
-    def put(self, obj: _T) -> None:
-        """Put ``obj`` on the queue (never blocks for long: the queue is unbounded)."""
-        packet = _encode(obj, self._store)
-        sender = self._sender
-        try:
-            if sender is None:
-                try:
-                    os.write(self._pipes.main_w, packet)
-                    return
-                except BlockingIOError:
-                    sender = self._sender = Sender(self._pipes, self._store)
-                    weakref.finalize(self, Sender.close, sender).atexit = False
-            sender.send(packet)
-        except BaseException:
-            codec.discard(packet, self._store)
-            raise
-
-    __class_getitem__: Any = classmethod(types.GenericAlias)

@@ -22,14 +22,16 @@ from __future__ import annotations
 from threading import BrokenBarrierError
 from time import monotonic
 
+from .._runtime import aio
 from .._serialize.spawning import assert_spawning
+from .awaiting import take_steps
 from .cells import Cells
 from .condition import Condition
 from .locks import Lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
     from typing import Any
 
 __all__ = ["Barrier", "BrokenBarrierError"]
@@ -59,14 +61,24 @@ class Barrier:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the others; return this caller's arrival index (0..parties-1)."""
+        return aio.run_steps(self._wait_steps(timeout))
+
+    async def wait_async(self, timeout: float | None = None) -> int:
+        """Await ``wait()`` (``await barrier.wait_async()``: ``await`` is a keyword)."""
+        return await aio.arun_steps(self._wait_steps(timeout))
+
+    def _wait_steps(self, timeout: float | None) -> Generator[aio.Step, Any, int]:
+        """The wait, as steps that block or are awaited (``mproc._runtime.aio``)."""
         if timeout is None:
             timeout = self._timeout
         deadline = None if timeout is None else monotonic() + timeout
         s = self._state
-        with self._cond:
-            if s[_DRAINING] and not self._cond.wait_for(
+        cond = self._cond
+        yield from take_steps(cond._lock, None)
+        try:
+            if s[_DRAINING] and not (yield from cond._wait_for_steps(
                 lambda: not s[_DRAINING] or s[_BROKEN], _remaining(deadline)
-            ):
+            )):
                 self._break()
                 raise BrokenBarrierError
             if s[_BROKEN]:
@@ -84,13 +96,13 @@ class Barrier:
                         raise
                 self._trip(failed=False)
                 return index
-            self._cond.wait_for(
+            yield from cond._wait_for_steps(
                 lambda: s[_GENERATION] != generation or s[_BROKEN], _remaining(deadline)
             )
             if s[_GENERATION] != generation:
                 s[_DRAINING] -= 1
                 if not s[_DRAINING]:
-                    self._cond.notify_all()  # let the newcomers at the door in
+                    cond.notify_all()  # let the newcomers at the door in
                 if s[_FAILED]:
                     raise BrokenBarrierError
                 return index
@@ -98,6 +110,8 @@ class Barrier:
             if not s[_BROKEN]:  # our timeout: nobody else will come in time either
                 self._break()
             raise BrokenBarrierError
+        finally:
+            cond.release()
 
     def _trip(self, failed: bool) -> None:
         """End the current generation; its waiters (but a last arriver) drain out."""

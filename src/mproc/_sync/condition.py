@@ -29,13 +29,15 @@ from __future__ import annotations
 import sys
 from time import monotonic
 
+from .._runtime import aio
 from .._serialize.spawning import assert_spawning
+from .awaiting import lock_step, take_steps
 from .cells import Cells
 from .locks import Lock, RLock, Semaphore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
     from typing import Any, TypeVar
 
     T = TypeVar("T")
@@ -105,20 +107,66 @@ class Condition:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Release the lock, sleep until notified or ``timeout``, re-take the lock."""
+        return aio.run_steps(self._wait_steps(timeout))
+
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """Await ``wait()`` (hold the lock: ``async with cond:``). A cancelled waiter
+        re-takes the lock before the cancellation reaches it, as ``wait`` would."""
+        return await aio.arun_steps(self._wait_steps(timeout))
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
+        """Wait until ``predicate()`` is true (or ``timeout``); return its last value."""
+        return aio.run_steps(self._wait_for_steps(predicate, timeout))
+
+    async def wait_for_async(self, predicate: Callable[[], T],
+                             timeout: float | None = None) -> T:
+        """Await ``wait_for(predicate, timeout)``."""
+        return await aio.arun_steps(self._wait_for_steps(predicate, timeout))
+
+    async def aacquire(self, timeout: float | None = None) -> bool:
+        """Await the condition's lock (as ``acquire``)."""
+        return await aio.arun_steps(take_steps(self._lock, timeout))
+
+    async def __aenter__(self) -> None:
+        await self.aacquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    # The logic of the waits, once, as steps that block or are awaited (aio).
+
+    def _wait_steps(self, timeout: float | None) -> Generator[aio.Step, Any, bool]:
         if not self._is_owned():
             raise AssertionError("must acquire() condition before using wait()")
         self._waiting[0] += 1
         state = self._release_save()
         notified = False
+        sleepers = self._wait_semaphore
         try:
-            notified = self._wait_semaphore.acquire(True, timeout)
+            notified = yield (lambda t: sleepers.acquire(True, t),
+                              lambda: sleepers.acquire(False), timeout)
         finally:
             self._woken_count.release()
-            self._acquire_restore(state)
-        return notified
+            yield self._restore_step(state)
+        return bool(notified)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
-        """Wait until ``predicate()`` is true (or ``timeout``); return its last value."""
+    def _restore_step(self, state: Any) -> aio.Step:
+        """Re-take the lock as it was held (an RLock: at its depth)."""
+        lock = self._lock
+        take = lock_step(lock)[1]
+        levels = state if isinstance(state, int) and not isinstance(state, bool) else 1
+
+        def attempt() -> bool:
+            if not take():
+                return False
+            for _level in range(levels - 1):
+                lock.acquire()
+            return True
+
+        return (lambda _timeout: self._acquire_restore(state), attempt, None)
+
+    def _wait_for_steps(self, predicate: Callable[[], T],
+                        timeout: float | None) -> Generator[aio.Step, Any, T]:
         result = predicate()
         if result:
             return result
@@ -129,7 +177,7 @@ class Condition:
                 remaining = deadline - monotonic()
                 if remaining <= 0:
                     break
-            self.wait(remaining)
+            yield from self._wait_steps(remaining)
             result = predicate()
         return result
 
@@ -204,6 +252,25 @@ class Event:
                 return True
             notified = self._cond.wait(timeout)
             return notified or self._flag_view[self._flag_index] != 0
+
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """Await ``wait()``: True once the flag is set, False after ``timeout``.
+        (Named so because ``await`` is a keyword: ``await event.wait_async()``.)"""
+        if self.is_set():
+            return True
+        return await aio.arun_steps(self._wait_steps(timeout))
+
+    def _wait_steps(self, timeout: float | None) -> Generator[aio.Step, Any, bool]:
+        cond = self._cond
+        yield from take_steps(cond._lock, None)
+        try:
+            if self._flag_view[self._flag_index]:
+                return True
+            notified = yield from cond._wait_steps(timeout)
+            return notified or self._flag_view[self._flag_index] != 0
+        finally:
+            cond.release()
+
 
     def __repr__(self) -> str:
         state = "set" if self.is_set() else "unset"

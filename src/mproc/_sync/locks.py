@@ -39,6 +39,7 @@ from time import monotonic
 from .._runtime.state import STATE, register_after_fork
 from . import owner as _owner
 from . import semlock
+from .awaiting import AsyncAcquire
 from .cells import Cells
 
 TYPE_CHECKING = False
@@ -92,7 +93,7 @@ def _is_fork_context(ctx: Any) -> bool:
     return ctx is not None and ctx.get_start_method() == "fork"
 
 
-class SemLock:
+class SemLock(AsyncAcquire):
     """Base of the semaphore-backed primitives (the stdlib's class name).
 
     ``ctx`` is the context the object is made for; from a fork context the
@@ -165,7 +166,29 @@ class BoundedSemaphore(Semaphore):
 _c_acquire = semlock.SemLock.acquire
 
 
-class _Recovering:
+class _Suspicion:
+    """Whether a lock's holder is dead: the same token, its process gone, on two
+    looks at least a slice apart (so a live process that has just taken the
+    semaphore and not yet stored its token is not mistaken for its predecessor)."""
+
+    __slots__ = ("holder", "since")
+
+    def __init__(self) -> None:
+        self.holder, self.since = 0, 0.0
+
+    def dead_holder(self, lock: _Recovering) -> int:
+        """The token of the holder to recover from, or 0."""
+        holder = lock._cells[lock._slot]
+        if not holder or _owner.holder_alive(holder):
+            self.holder = 0
+            return 0
+        if holder != self.holder:
+            self.holder, self.since = holder, monotonic()
+            return 0
+        return holder if monotonic() - self.since >= _POLL else 0
+
+
+class _Recovering(AsyncAcquire):
     """What Lock and RLock share: the holder cell, and recovery from a dead holder.
 
     ``_semlock`` is the C semaphore (the object itself for Lock); calls go through
@@ -187,17 +210,12 @@ class _Recovering:
             bind_cell(cell.view, cell.index)
 
     def _wait(self, timeout: float | None) -> bool:
-        """The blocking path: wait in slices, recovering from a dead holder.
-
-        A holder is declared dead only when two looks at least a slice apart find
-        the same token and its process gone (see ``owner``), so a live process that
-        has just taken the semaphore and not yet stored its token is not mistaken
-        for its dead predecessor.
-        """
+        """The blocking path: wait in slices, recovering from a dead holder
+        (``_Suspicion``)."""
         sem = self._semlock
         deadline = None if timeout is None else monotonic() + timeout
         step = _POLL
-        suspect, since = 0, 0.0
+        suspicion = _Suspicion()
         while True:
             if deadline is not None:
                 step = deadline - monotonic()
@@ -208,13 +226,25 @@ class _Recovering:
             if _c_acquire(sem, True, step):
                 self._cells[self._slot] = _TOKEN
                 return True
-            holder = self._cells[self._slot]
-            if not holder or _owner.holder_alive(holder):
-                suspect = 0
-            elif holder != suspect:
-                suspect, since = holder, monotonic()
-            elif monotonic() - since >= _POLL and self._recover(holder):
+            holder = suspicion.dead_holder(self)
+            if holder and self._recover(holder):
                 return True
+
+    def _async_attempt(self) -> Callable[[], bool]:
+        """The awaiting path's try: take the lock, or take over from a dead holder."""
+        suspicion = _Suspicion()
+
+        def attempt() -> bool:
+            if self.acquire(False):
+                return True
+            holder = suspicion.dead_holder(self)
+            return bool(holder) and self._recover(holder) and self._recovered()
+
+        return attempt
+
+    def _recovered(self) -> bool:
+        """Taken over from a dead holder on the awaiting path: own it as acquire does."""
+        return True
 
     def _recover(self, holder: int) -> bool:
         """Release on behalf of the dead ``holder``; True if we then got the lock."""
@@ -405,6 +435,11 @@ class _PyRLock(_Recovering, SemLock):
     def _make_methods(self) -> None:
         self._try = self._semlock.acquire
         self._post = self._semlock.release
+
+    def _recovered(self) -> bool:
+        self._owner_thread = get_ident()
+        self._depth = 1
+        return True
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         """Take the lock, or take it once more if this thread already owns it.

@@ -19,6 +19,7 @@ import struct
 from os import sched_yield as _yield
 from time import monotonic as _monotonic
 
+from .._runtime import aio
 from .._serialize.fds import DupFd
 from .._serialize.pickler import dumps, loads, register
 from ..errors import BufferTooShort, MessageTooLargeError
@@ -37,9 +38,11 @@ _LONG_MARK = 0xFFFFFFFF
 # would allocate n bytes each time: above glibc's mmap threshold, 128 KiB, that is an
 # mmap, a page fault, an mremap and a munmap per message.)
 _READ_CHUNK = 64 * 1024
+_PIPE_BUF = 4096  # what a writable pipe takes whole, without blocking (POSIX: >= 512)
 _SMALL = 64 * 1024  # payloads below this are copied into one write with their header
 _PREALLOCATE_LIMIT = 64 * 1024 * 1024
 _MSG_WAITALL = 0x100  # socket.MSG_WAITALL on Linux; read from socket when available
+_MSG_DONTWAIT = 0x40  # socket.MSG_DONTWAIT on Linux: one send that never blocks
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 40  # 1 TiB: beyond any honest message
 
 
@@ -361,6 +364,101 @@ class Connection:
 
     def _has_buffered_data(self) -> bool:
         return len(self._rbuf) > self._rpos
+
+    # -- awaiting (asyncio): the loop's fd callbacks, never a thread -------------------
+
+    async def apoll(self, timeout: float | None = 0.0) -> bool:
+        """Await ``poll(timeout)``: whether data is available, within ``timeout``."""
+        self._check_closed()
+        self._check_readable()
+        if self._has_buffered_data() or self.poll(0):
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        await aio.readable((self._handle,), timeout)  # type: ignore[arg-type]
+        return self.poll(0)
+
+    async def arecv_bytes(self, maxlength: int | None = None) -> bytes:
+        """Await ``recv_bytes()``: the bytes of the next message, read as they arrive.
+
+        A cancelled ``arecv_bytes`` consumes no message: what arrived stays buffered
+        for the next receive.
+        """
+        await self._await_frame()
+        return self.recv_bytes(maxlength)
+
+    async def arecv(self) -> Any:
+        """Await ``recv()``: the next message, unpickled (see ``arecv_bytes``)."""
+        await self._await_frame()
+        return self.recv()
+
+    async def asend_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
+        """Await ``send_bytes()``: written as the peer makes room, never blocking the
+        loop. A cancelled ``asend_bytes`` may have sent part of the message: do not
+        use the connection after cancelling one."""
+        self._check_closed()
+        self._check_writable()
+        view = _byte_window(memoryview(buf), offset, size)
+        await self._await_write(view, len(view))
+
+    async def asend(self, obj: Any) -> None:
+        """Await ``send(obj)`` (see ``asend_bytes``)."""
+        self._check_closed()
+        self._check_writable()
+        data = dumps(obj)
+        await self._await_write(data, len(data))
+
+    async def _await_frame(self) -> None:
+        """Read what arrives, without blocking, until a whole frame is buffered."""
+        self._check_closed()
+        self._check_readable()
+        while not self._frame_buffered():
+            await aio.readable((self._handle,))  # type: ignore[arg-type]
+            buf = self._rbuf
+            if self._rpos and self._rpos == len(buf):
+                buf.clear()
+                self._rpos = 0
+            scratch = self._scratch
+            if scratch is None:
+                scratch = self._scratch = memoryview(bytearray(_READ_CHUNK))
+            n = self._raw_readinto(scratch)  # readable: returns what is there
+            if not n:
+                if len(buf) - self._rpos:
+                    raise EOFError("connection closed in the middle of a message")
+                raise EOFError
+            buf += scratch[:n]
+
+    def _frame_buffered(self) -> bool:
+        buf, pos = self._rbuf, self._rpos
+        have = len(buf) - pos
+        if have < 4:
+            return False
+        (size,) = _HEADER.unpack_from(buf, pos)
+        head = 4
+        if size == _LONG_MARK:
+            if have < 12:
+                return False
+            (size,) = _LONG_HEADER.unpack_from(buf, pos + 4)
+            head = 12
+        return have - head >= size
+
+    async def _await_write(self, payload: Any, size: int) -> None:
+        if size < _LONG_MARK:
+            header = _HEADER.pack(size)
+        else:
+            header = _HEADER.pack(_LONG_MARK) + _LONG_HEADER.pack(size)
+        view = memoryview(header + bytes(payload))
+        sock: Any = self._socket_object() if self._sock is not False else False
+        while len(view):
+            await aio.writable((self._handle,))  # type: ignore[arg-type]
+            if sock:
+                try:
+                    n = sock.send(view, _MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+            else:  # a pipe that is writable takes PIPE_BUF bytes without blocking
+                n = self._raw_write(view[:_PIPE_BUF])
+            view = view[n:]
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Whether data is available to read, waiting up to ``timeout`` seconds."""
