@@ -85,8 +85,9 @@ def test_implementation_is_reported_and_the_env_var_selects_python() -> None:
         lock, rlock = mproc.Lock(), mproc.RLock()
         with lock, rlock, rlock:
             pass
-        base = [c.__name__ for c in type(lock).__mro__ if c.__module__ == "_multiprocessing"]
-        print(L.IMPLEMENTATION, *base)
+        native = ("_multiprocessing", "mproc._sync._fastlock")  # the C type it is built on
+        print(L.IMPLEMENTATION, next(c.__name__ for c in type(lock).__mro__
+                                     if c.__module__ in native))
     """
     proc = _python(code, MPROC_PURE_PYTHON="1")
     assert proc.returncode == 0, proc.stderr
