@@ -725,3 +725,32 @@ def test_feeder_stops_quietly_when_every_reader_is_gone():
     assert sender is not None and sender._thread is not None
     sender._thread.join(5)
     assert not sender._thread.is_alive()
+
+
+def test_feeder_error_hook_keeps_no_frame_of_the_putting_thread_alive():
+    """A subclass's ``_on_queue_feeder_error`` may keep the error (concurrent.futures
+    sets it on a Future); the error must not keep the thread that called put() alive."""
+    import gc
+    import threading
+    import weakref
+
+    kept = []
+
+    class Keeping(mproc.queues.Queue):
+        def _on_queue_feeder_error(self, e, obj):
+            kept.append(e)
+
+    queue = Keeping(ctx=mproc.get_context())
+    thread = threading.Thread(target=queue.put, args=(threading.Lock(),))
+    gc.disable()
+    try:
+        thread.start()
+        thread.join(10)
+        gone = weakref.ref(thread)
+        del thread
+        assert gone() is None, "the putting thread is still referenced by the kept error"
+    finally:
+        gc.enable()
+    assert len(kept) == 1 and isinstance(kept[0], TypeError)
+    queue.close()
+    queue.join_thread()

@@ -328,7 +328,13 @@ class Queue(AsyncQueue, Generic[_T]):
             return _encode(obj, self._store)
         except Exception as exc:
             if type(self)._on_queue_feeder_error is not Queue._on_queue_feeder_error:
-                self._on_queue_feeder_error(exc, obj)  # the stdlib's hook, if overridden
+                try:
+                    self._on_queue_feeder_error(exc, obj)  # the stdlib's hook, if overridden
+                finally:
+                    # The stdlib raises this in its feeder thread; raised here, its
+                    # traceback would keep the caller's frames (and the thread running
+                    # them) alive for as long as the hook keeps the error (a Future).
+                    exc.__traceback__ = None
                 return None
             raise
 
