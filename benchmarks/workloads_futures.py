@@ -34,31 +34,30 @@ def _executor(mp, peer: str = "stdlib"):
     return executor
 
 
-def _submit_result(mp, n: int, peer: str) -> Measurement:
+def _timed(mp, n: int, peer: str, run) -> Measurement:
+    """``run(executor, n)`` (the sum of the squares of range(n)) on a warm executor."""
     executor = _executor(mp, peer)
     try:
         t0 = time.perf_counter()
-        futures = [executor.submit(_children.square, i) for i in range(n)]
-        total = sum(f.result() for f in futures)
+        total = run(executor, n)
         seconds = time.perf_counter() - t0
     finally:
         executor.shutdown()
     if total != sum(x * x for x in range(n)):
         raise RuntimeError("wrong result")
     return Measurement(units=n, seconds=seconds)
+
+
+def _submit_result(mp, n: int, peer: str) -> Measurement:
+    def run(executor, n):
+        futures = [executor.submit(_children.square, i) for i in range(n)]
+        return sum(f.result() for f in futures)
+
+    return _timed(mp, n, peer, run)
 
 
 def _map(mp, n: int, peer: str) -> Measurement:
-    executor = _executor(mp, peer)
-    try:
-        t0 = time.perf_counter()
-        total = sum(executor.map(_children.square, range(n)))
-        seconds = time.perf_counter() - t0
-    finally:
-        executor.shutdown()
-    if total != sum(x * x for x in range(n)):
-        raise RuntimeError("wrong result")
-    return Measurement(units=n, seconds=seconds)
+    return _timed(mp, n, peer, lambda executor, n: sum(executor.map(_children.square, range(n))))
 
 
 @workload("futures.submit_result", target=3.0, unit="task/s", params={"n": 20000},

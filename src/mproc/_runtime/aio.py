@@ -201,16 +201,24 @@ async def poll(attempt: Callable[[], bool], timeout: float | None = None) -> boo
 # -- one logic, two drivers -----------------------------------------------------------------
 
 
+def _advance(steps: Generator[Step, Any, T], value: Any,
+             error: BaseException | None) -> tuple[bool, Any]:
+    """Resume the steps with the last step's value (or error): (done, result or step)."""
+    try:
+        return False, steps.throw(error) if error is not None else steps.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def run_steps(steps: Generator[Step, Any, T]) -> T:
     """Run a generator of blocking steps, blocking."""
     value: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        error = None
+        done, step = _advance(steps, value, error)
+        if done:
+            return step  # type: ignore[no-any-return]
+        value, error = None, None
         try:
             value = step[0](step[2])
         except BaseException as exc:
@@ -222,11 +230,10 @@ async def arun_steps(steps: Generator[Step, Any, T]) -> T:
     value: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        error = None
+        done, step = _advance(steps, value, error)
+        if done:
+            return step  # type: ignore[no-any-return]
+        value, error = None, None
         try:
             value = await poll(step[1], step[2])
         except BaseException as exc:  # a cancellation: the steps' finally clauses run
