@@ -9,12 +9,20 @@ real inheritance (``__instancecheck__`` is not consulted), hence real classes.
 
 Only a dead worker's own futures fail; unlike the stdlib's executor, mproc's goes
 on with a replacement, so the ``Broken*`` name describes the task, not the pool.
+
+The same goes for the other failures the stdlib reports as a broken pool: a result
+that cannot be unpickled in the parent breaks the stdlib's executor (its result
+thread dies), so mproc's ``ResultUnpicklingError`` is a ``BrokenProcessPool`` here
+too; and a result (or exception) that cannot be pickled in the worker comes back
+from the stdlib's executor as the pickling error, so mproc's ``MaybeEncodingError``
+is a ``pickle.PicklingError`` here.
 """
 
 from __future__ import annotations
 
 import concurrent.futures.process as _cf_process
 import concurrent.futures.thread as _cf_thread
+import pickle
 
 from .. import errors as _errors
 
@@ -26,6 +34,8 @@ __all__ = [
     "ThreadStartupError",
     "PoolTerminatedError",
     "ThreadPoolTerminatedError",
+    "MaybeEncodingError",
+    "ResultUnpicklingError",
     "translate",
 ]
 
@@ -61,11 +71,25 @@ class ThreadPoolTerminatedError(_errors.PoolTerminatedError, BrokenThreadPool):
     """The thread executor was stopped before this future's task finished."""
 
 
+class MaybeEncodingError(_errors.MaybeEncodingError, pickle.PicklingError):
+    """A task's result (or exception) could not be pickled in the worker; the
+    worker goes on. Also a ``pickle.PicklingError``, as the stdlib's executor
+    raises the pickling error itself."""
+
+
+class ResultUnpicklingError(_errors.ResultUnpicklingError, BrokenProcessPool):
+    """A task's result reached the parent but could not be unpickled; only this
+    future fails. Also a ``BrokenProcessPool``, what the stdlib's executor raises
+    (its pool breaks)."""
+
+
 _TRANSLATIONS: dict[str, dict[type[BaseException], type[BaseException]]] = {
     "processes": {
         _errors.WorkerLostError: WorkerLostError,
         _errors.StartupError: StartupError,
         _errors.PoolTerminatedError: PoolTerminatedError,
+        _errors.MaybeEncodingError: MaybeEncodingError,
+        _errors.ResultUnpicklingError: ResultUnpicklingError,
     },
     "threads": {
         _errors.StartupError: ThreadStartupError,
@@ -79,7 +103,8 @@ def translate(exc: BaseException, backend: str) -> BaseException:
     cls = _TRANSLATIONS.get(backend, {}).get(type(exc))
     if cls is None:
         return exc
-    twin = cls(*exc.args)
+    twin = cls.__new__(cls, *exc.args)  # not __init__: some rework their arguments
+    twin.args = exc.args
     twin.__dict__.update(exc.__dict__)
     twin.__cause__ = exc.__cause__
     twin.__traceback__ = exc.__traceback__
@@ -87,5 +112,5 @@ def translate(exc: BaseException, backend: str) -> BaseException:
 
 
 for _cls in (WorkerLostError, StartupError, ThreadStartupError, PoolTerminatedError,
-             ThreadPoolTerminatedError):
+             ThreadPoolTerminatedError, MaybeEncodingError, ResultUnpicklingError):
     _cls.__module__ = "mproc.futures"

@@ -32,6 +32,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 
 from .._backends import base as _base
 from .._backends.base import APPLY, STARMAP, Task
@@ -39,6 +40,7 @@ from .._pool.cpus import usable_cpu_count
 from .._pool.progress import make_progress
 from .._runtime.finalize import Finalize
 from .._runtime.state import STATE
+from ..errors import RemoteTraceback as _RemoteTraceback
 from . import errors as _errors
 from .future import Future, MapJob, chunked
 
@@ -57,6 +59,27 @@ __all__ = ["ProcessPoolExecutor", "ThreadPoolExecutor"]
 _UNSET: Any = object()
 _thread_executors = itertools.count()
 
+# As the stdlib's executors: once the interpreter starts to exit (threading's exit
+# hooks run before atexit's), submit() refuses new work.
+_shutting_down = False
+
+
+def _python_exit() -> None:
+    global _shutting_down
+    _shutting_down = True
+
+
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
+
+
+def _run_initializer(initializer: Callable[..., object], initargs: tuple[Any, ...]) -> None:
+    """The user's initializer, its failure logged as the stdlib's workers log it."""
+    try:
+        initializer(*initargs)
+    except BaseException:
+        _cf._base.LOGGER.critical("Exception in initializer:", exc_info=True)
+        raise
+
 
 def _positive_seconds(value: float | None, name: str) -> float | None:
     if value is None:
@@ -69,22 +92,69 @@ def _positive_seconds(value: float | None, name: str) -> float | None:
 class _Core:
     """An executor's backend and state, shared by its futures and its finalizer."""
 
-    def __init__(self, kind: str, make_backend: Callable[[], _base.Backend]) -> None:
+    def __init__(self, kind: str, make_backend: Callable[[], _base.Backend],
+                 max_workers: int, on_demand: bool) -> None:
         self.kind = kind
         self.lock = threading.RLock()
         self.make_backend: Callable[[], _base.Backend] | None = make_backend
         self.backend: _base.Backend | None = None
         self.shutdown = False
-        self.waiting: set[Any] = set()  # futures and maps with tasks not yet sent
+        # Futures and maps with tasks not yet sent (for shutdown's cancel_futures);
+        # weak: the backend's queue holds what waits, and a map whose iterator is
+        # dropped unread must not stay in a cycle with this core.
+        self.waiting: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Workers started on demand, as the stdlib's: one more only when every one
+        # there is busy, up to max_workers (then no more counting).
+        self.max_workers = max_workers
+        self.on_demand = on_demand
+        self.submitted = 0  # tasks submitted (under the lock)
+        self._finished = itertools.count()  # tasks answered or cancelled (atomic next)
+        self.done = 0
+        self.submitter: int | None = None  # the thread inside backend.submit()
+
+    def finished(self) -> None:
+        """A task was answered or cancelled (any thread). A task that fails while it
+        is submitted (its arguments cannot be pickled) did not free a worker: as in
+        the stdlib, where only a worker's answer marks a worker idle, it is not
+        counted."""
+        if self.on_demand and self.submitter != threading.get_ident():
+            self.done = next(self._finished) + 1
+
+    @staticmethod
+    def failed(exc: BaseException) -> None:
+        """A task failed with ``exc``, raised here in the parent (any thread)."""
+        if exc.__traceback__ is not None or exc.__cause__ is not None:
+            _detach_traceback(exc)
+
+    def submit(self, backend: _base.Backend, tasks: list[Task]) -> None:
+        """Hand ``tasks`` to the backend; first, when workers start on demand, start
+        one for each task that would find none idle (lock held)."""
+        if self.on_demand:
+            self.submitted += len(tasks)
+            busy = self.submitted - self.done
+            if busy > backend.size:
+                backend.size = min(self.max_workers, busy)
+                backend.repopulate()
+            if backend.size >= self.max_workers:
+                self.on_demand = False
+        self.submitter = threading.get_ident()
+        try:
+            backend.submit(tasks)
+        finally:
+            self.submitter = None
 
     def running(self) -> _base.Backend:
         """The backend, started on first use (lock held by the caller)."""
         if self.shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
+        if _shutting_down:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         backend = self.backend
         if backend is None:
             assert self.make_backend is not None
             backend = self.make_backend()
+            if self.on_demand:
+                backend.size = 0  # grow() starts them
             backend.start()
             self.backend, self.make_backend = backend, None
         if backend.broken is not None:
@@ -124,6 +194,27 @@ class _Core:
                 backend.join()
 
 
+def _detach_traceback(exc: BaseException) -> None:
+    """Turn the tracebacks of ``exc`` (and of its causes) into text, as the stdlib's
+    executor does for an error raised in its parent: the text becomes the ``__cause__``
+    (a RemoteTraceback) of the first exception in the chain. A live traceback's
+    frames hold the task, so the future that holds ``exc``, and the backend with its
+    supervisor thread: a cycle that only the garbage collector would free."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    root = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        root = link
+        link = link.__cause__ or link.__context__
+    if not isinstance(root, _RemoteTraceback):
+        root.__cause__ = _RemoteTraceback(text.rstrip("\n"))
+
+
 def _finalize(core: _Core) -> None:
     """The executor was dropped, or the interpreter exits: finish the futures."""
     core.close(wait=True)
@@ -136,12 +227,14 @@ class _PoolExecutor(_cf.Executor):
 
     def __init__(self, max_workers: int, initializer: Callable[..., object] | None,
                  initargs: tuple[Any, ...], max_tasks_per_child: int | None, context: Any,
-                 task_timeout: float | None) -> None:
+                 task_timeout: float | None, on_demand: bool) -> None:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._max_workers = max_workers
         self._task_timeout = _positive_seconds(task_timeout, "task_timeout")
         kind = self._backend_kind
+        if initializer is not None:
+            initializer, initargs = _run_initializer, (initializer, initargs)
 
         def make_backend() -> _base.Backend:
             backend = _base.load(kind)(max_workers, initializer, initargs,
@@ -149,7 +242,7 @@ class _PoolExecutor(_cf.Executor):
             self._configure(backend)
             return backend
 
-        self._core = _Core(kind, make_backend)
+        self._core = _Core(kind, make_backend, max_workers, on_demand)
         self._finalizer = Finalize(self, _finalize, args=(self._core,), exitpriority=15)
 
     def _configure(self, backend: _base.Backend) -> None:
@@ -213,7 +306,8 @@ class _PoolExecutor(_cf.Executor):
         with core.lock:
             backend = core.running()
             core.waiting.add(future)
-            backend.submit([Task(future, 0, fn, APPLY, (args, kwargs), 1, 0, task_timeout)])
+            core.submit(backend, [Task(future, 0, fn, APPLY, (args, kwargs), 1, 0,
+                                       task_timeout)])
         return future
 
     def _map(self, fn: Callable[..., Any], iterables: tuple[Iterable[Any], ...],
@@ -248,7 +342,7 @@ class _PoolExecutor(_cf.Executor):
                 backend = core.running()
                 core.waiting.add(job)
                 if tasks:
-                    backend.submit(tasks)
+                    core.submit(backend, tasks)
             return job.results(len(tasks), deadline, None)
 
         lazy = _LazyInput(core, job, fn, chunks, buffersize, task_timeout)
@@ -310,7 +404,7 @@ class _LazyInput:
             self._first += len(piece)
         if batch:
             with self._core.lock:
-                self._core.running().submit(batch)
+                self._core.submit(self._core.running(), batch)
             self._submitted += len(batch)
         return self._submitted
 
@@ -370,8 +464,12 @@ class ProcessPoolExecutor(_PoolExecutor):
                              "multiprocessing start method; supply a different mp_context.")
         self._mp_context = mp_context
         self._max_tasks_per_child = max_tasks_per_child
+        # Workers start on demand, as the stdlib's, except under fork, where the
+        # stdlib starts them all at the first submit (fewer forks from a process
+        # whose threads may hold locks).
+        on_demand = mp_context.get_start_method() != "fork"
         super().__init__(max_workers, initializer, tuple(initargs), max_tasks_per_child,
-                         mp_context, task_timeout)
+                         mp_context, task_timeout, on_demand)
 
 
 class ThreadPoolExecutor(_PoolExecutor):
@@ -393,7 +491,8 @@ class ThreadPoolExecutor(_PoolExecutor):
             raise ValueError("max_workers must be greater than 0")
         self._thread_name_prefix = (thread_name_prefix
                                     or f"ThreadPoolExecutor-{next(_thread_executors)}")
-        super().__init__(max_workers, initializer, tuple(initargs), None, None, task_timeout)
+        super().__init__(max_workers, initializer, tuple(initargs), None, None, task_timeout,
+                         True)
 
     def _configure(self, backend: _base.Backend) -> None:
         names = itertools.count()

@@ -58,11 +58,14 @@ class Future(_cf.Future):  # type: ignore[type-arg]
         goes on unobserved and its result is dropped. False if the future had
         already finished.
         """
-        if super().cancel():
-            return True
         owner = self._owner
+        if super().cancel():
+            if owner is not None:
+                owner.finished()  # never answered: it no longer keeps a worker busy
+            return True
         if not running or owner is None or not owner.stop(self):
             return False
+        owner.finished()
         with self._condition:
             if self._state != _RUNNING:
                 return self._state in _CANCELLED_STATES
@@ -108,13 +111,16 @@ class Future(_cf.Future):  # type: ignore[type-arg]
         return self.set_running_or_notify_cancel()
 
     def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
+        self._owner.claimed(self)  # failed before it was sent: no longer waiting
         try:
             if ok:
                 self.set_result(value)
             else:
+                self._owner.failed(value)
                 self.set_exception(self._owner.translate(value))
-        except _cf.InvalidStateError:  # cancelled meanwhile
-            pass
+        except _cf.InvalidStateError:  # cancelled meanwhile (and counted then)
+            return
+        self._owner.finished()
 
 
 class MapJob:
@@ -138,9 +144,12 @@ class MapJob:
         return not self.closed
 
     def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
+        if not ok:
+            self._owner.failed(value)
         with self._cond:
             self._answers[index] = (ok, value)
             self._cond.notify_all()
+        self._owner.finished()
         if self._progress is not None:
             self._progress.update(count)
 
@@ -181,9 +190,19 @@ class MapJob:
                         cond.wait(remaining)
                     ok, value = answers.pop(index)
                 if not ok:
-                    raise self._owner.translate(value)
-                yield from value
+                    error = self._owner.translate(value)
+                    del value
+                    try:
+                        raise error
+                    finally:
+                        del error  # no cycle: this frame <-> the error's traceback
+                # Hand each item over and keep no reference to it (the stdlib's
+                # map does not either, issue #14406): the caller may drop it.
+                items = value if type(value) is list else list(value)
                 del value
+                items.reverse()
+                while items:
+                    yield items.pop()
         except KeyboardInterrupt:
             self._owner.interrupted()
             raise

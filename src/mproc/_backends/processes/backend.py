@@ -183,6 +183,8 @@ class ProcessBackend(Supervision, Backend):
         answers: list[Any] = []
         with self._lock:
             self._replenish(answers)
+            if self._dirty:  # new workers: the sleeping supervisor must watch them too
+                self._wake()
         self._deliver_answers(answers)
 
     def submit(self, tasks: list[Task]) -> None:
@@ -289,11 +291,16 @@ class ProcessBackend(Supervision, Backend):
                  + codec.TID_HEAD.pack(codec.CANCEL, env.tid)]
         worker.bytes_out += len(frame[0])
         env.cancel_end = worker.bytes_out
+        self._write(worker, frame)
+
+    def _write(self, worker: WorkerHandle, parts: list[bytes]) -> None:
+        """Write frames to a worker, or leave them for the supervisor's flush while it
+        is awake (it flushes before it sleeps again); a full pipe wakes it."""
         writer = worker.writer
         if self._awake:
-            writer.queue(frame)
+            writer.queue(parts)
         else:
-            writer.send(frame)
+            writer.send(parts)
             if writer.pending:
                 self._dirty = True
                 self._wake()
@@ -345,13 +352,7 @@ class ProcessBackend(Supervision, Backend):
                 sent += 1
             worker.sent += sent
             worker.bytes_out = offset
-            if self._awake:  # the supervisor flushes before it sleeps again
-                writer.queue(parts)
-            else:
-                writer.send(parts)
-                if writer.pending:
-                    self._dirty = True
-                    self._wake()
+            self._write(worker, parts)
             if not pending:
                 return
 
