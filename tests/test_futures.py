@@ -413,3 +413,31 @@ def test_cancel_racing_the_start_never_lets_a_cancelled_task_finish(ctx):
             outcomes.add(cancelled)
         assert True in outcomes
         assert executor.submit(square, 7).result(TIMEOUT) == 49
+
+
+_ISOLATED = """
+import os, pickle, sys
+import mproc.futures as mf
+assert "multiprocessing" not in sys.modules, "mproc.futures loaded the stdlib"
+assert "concurrent.futures.process" not in sys.modules
+with mf.ProcessPoolExecutor(1, mp_context=__import__("mproc").get_context("fork")) as ex:
+    first = ex.submit(os._exit, 3).exception(30)
+    assert isinstance(first, mf.WorkerLostError), first
+    assert isinstance(first, mf.BrokenExecutor), type(first).__mro__
+    import concurrent.futures.process as cfp
+    second = ex.submit(os._exit, 3).exception(30)
+    assert isinstance(second, mf.WorkerLostError) and isinstance(second, cfp.BrokenProcessPool)
+    again = pickle.loads(pickle.dumps(second))
+    assert isinstance(again, cfp.BrokenProcessPool) and again.args == second.args
+    assert again.pid == second.pid
+print("ok")
+"""
+
+
+def test_the_executor_does_not_load_the_stdlib_and_its_errors_join_it_once_loaded():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _ISOLATED], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

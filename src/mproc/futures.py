@@ -22,7 +22,6 @@ from concurrent.futures import (
 )
 
 from ._futures.errors import (
-    BrokenProcessPool,
     BrokenThreadPool,
     MaybeEncodingError,
     PoolTerminatedError,
@@ -41,7 +40,6 @@ __all__ = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "BrokenExecutor",
-    "BrokenProcessPool",
     "BrokenThreadPool",
     "CancelledError",
     "Executor",
