@@ -237,3 +237,46 @@ def locks() -> None:
     rlock.release()
     with rlock:
         pass
+
+
+def executors() -> None:
+    import concurrent.futures
+
+    import mproc.futures as mf
+
+    with mf.ProcessPoolExecutor(2, task_timeout=5.0) as executor:
+        future = executor.submit(square, 3)
+        assert_type(future, mf.Future[int])
+        assert_type(future.result(), int)
+        assert_type(future.cancel(running=True), bool)
+        assert isinstance(future, concurrent.futures.Future)
+        assert_type(executor.map(square, [1, 2], task_timeout=1.0), Iterator[int])
+        assert_type(executor.options(task_timeout=1.0).submit(square, 2), mf.Future[int])
+        executor.submit(square, "x")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    with mf.ThreadPoolExecutor(thread_name_prefix="t") as threads:
+        assert_type(threads.submit(square, 1).result(), int)
+
+
+async def awaiting() -> None:
+    with mp.Pool(2) as pool:
+        assert_type(await pool.apply_async(square, (3,)), int)
+        assert_type(await pool.map_async(square, [1]), list[int])
+        async for value in pool.imap(square, [1, 2]):
+            assert_type(value, int)
+    queue: mproc.queues.Queue[int] = mp.Queue()
+    assert_type(await queue.aget(), int)
+    await queue.aput(1)
+    await queue.aput("x")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    simple: mproc.queues.SimpleQueue[str] = mp.SimpleQueue()
+    assert_type(await simple.aget(), str)
+    lock = mp.Lock()
+    assert_type(await lock.aacquire(timeout=1.0), bool)
+    async with lock:
+        pass
+    assert_type(await mp.Event().wait_async(1.0), bool)
+    assert_type(await mp.Barrier(1).wait_async(), int)
+    parent, _child = mp.Pipe()
+    assert_type(await parent.apoll(1.0), bool)
+    assert_type(await parent.arecv_bytes(), bytes)
+    process = mp.Process(target=square, args=(1,))
+    assert_type(await process.ajoin(1.0), None)

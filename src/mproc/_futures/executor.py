@@ -47,11 +47,12 @@ from .future import Future, MapJob, chunked
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from typing import Any, TypeVar
+    from typing import Any, ParamSpec, TypeVar
 
     from .._pool.progress import ProgressArg
 
     _T = TypeVar("_T")
+    _P = ParamSpec("_P")
     _E = TypeVar("_E", bound="_PoolExecutor")
 
 __all__ = ["ProcessPoolExecutor", "ThreadPoolExecutor"]
@@ -250,7 +251,8 @@ class _PoolExecutor(_cf.Executor):
 
     # -- the stdlib's API ---------------------------------------------------------
 
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
+               **kwargs: _P.kwargs) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``; return its Future at once.
 
         Every keyword goes to ``fn``, as with the stdlib; for a per-call
@@ -300,9 +302,9 @@ class _PoolExecutor(_cf.Executor):
     # -- the work ---------------------------------------------------------------
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                task_timeout: float | None) -> Future:
+                task_timeout: float | None) -> Future[Any]:
         core = self._core
-        future = Future(core)
+        future: Future[Any] = Future(core)
         with core.lock:
             backend = core.running()
             core.waiting.add(future)
@@ -416,7 +418,8 @@ class _Options:
         self._executor = executor
         self._task_timeout = task_timeout
 
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
+               **kwargs: _P.kwargs) -> Future[_T]:
         """As the executor's ``submit``, with these options."""
         return self._executor._submit(fn, args, kwargs, self._task_timeout)
 

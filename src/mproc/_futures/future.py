@@ -26,9 +26,13 @@ from concurrent.futures import _base
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, TypeVar
 
     from .._pool.progress import Progress
+else:
+    from .._runtime.generic import TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["Future", "MapJob"]
 
@@ -37,7 +41,7 @@ _RUNNING = _base.RUNNING
 _CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 
 
-class Future(_cf.Future):  # type: ignore[type-arg]
+class Future(_cf.Future[_T]):
     """The result of ``submit``: a ``concurrent.futures.Future`` that can also stop
     a task that runs (``cancel(running=True)``)."""
 
@@ -76,7 +80,7 @@ class Future(_cf.Future):  # type: ignore[type-arg]
         self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> _T:
         """The task's value (or raise its exception); a Ctrl-C while waiting stops
         the executor's workers before it propagates."""
         try:

@@ -422,6 +422,10 @@ class Queue(AsyncQueue, Generic[_T]):
         """``get(False)``: raise ``queue.Empty`` rather than wait."""
         return self.get(False)
 
+    if TYPE_CHECKING:  # the awaitable twins (awaiting.AsyncQueue), typed by the item
+        async def aget(self, timeout: float | None = None) -> _T: ...
+        async def aput(self, obj: _T, timeout: float | None = None) -> None: ...
+
     # -- state -------------------------------------------------------------------
 
     def qsize(self) -> int:

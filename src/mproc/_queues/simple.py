@@ -79,6 +79,10 @@ class SimpleQueue(AsyncSimpleQueue, Generic[_T]):
         """Whether nothing is waiting to be taken."""
         return _nothing_to_read(self._pipes)
 
+    if TYPE_CHECKING:  # the awaitable twins (awaiting.AsyncSimpleQueue), typed
+        async def aget(self) -> _T: ...
+        async def aput(self, obj: _T) -> None: ...
+
     def get(self) -> _T:
         """Remove and return the next item, waiting as long as it takes."""
         return unpack(_take(self._pipes, self._store, True, None), self._store)
