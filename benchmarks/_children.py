@@ -147,3 +147,29 @@ def get_task_done(q, n):
     for _ in range(n):
         get()
         task_done()
+
+
+def list_proxy_calls(proxy, n, conn):
+    """Append ``n`` items to a manager list proxy and read each back; report seconds."""
+    import time
+
+    proxy.append(0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        proxy.append(i)
+        proxy[i]
+    conn.send(time.perf_counter() - t0)
+    conn.close()
+
+
+def dict_proxy_object_calls(proxy, n, conn):
+    """Set ``n`` tuple values and fetch them with ``get(k, default)``; report seconds."""
+    import time
+
+    proxy["warm"] = ()
+    t0 = time.perf_counter()
+    for i in range(n):
+        proxy[i % 64] = (i, "value", [i])
+        proxy.get(i % 64, None)
+    conn.send(time.perf_counter() - t0)
+    conn.close()

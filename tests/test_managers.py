@@ -271,3 +271,133 @@ def test_forked_child_holds_its_own_references_to_many_proxies():
         proc.join(TIMEOUT)
         assert proc.exitcode == 0
         assert len(idents) == 300
+
+
+# -- the fast lane (channel.py): same protocol, same results, same errors ------------
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise TypeError("this result cannot be pickled")
+
+
+class Store:
+    def __init__(self):
+        self.data = {}
+
+    def put(self, key, value=None, *, scale=1):
+        self.data[key] = value if scale == 1 else value * scale
+
+    def take(self, key):
+        return self.data[key]
+
+    def has(self, key):
+        return key in self.data
+
+    def bad(self):
+        return Unpicklable()
+
+
+class StoreManager(BaseManager):
+    pass
+
+
+StoreManager.register("Store", Store, exposed=("put", "take", "has", "bad", "missing"))
+StoreManager.register("dict", dict, mproc.managers.DictProxy)
+StoreManager.register("Iterator", proxytype=mproc.managers.IteratorProxy, create_method=False)
+
+_BIG = bytes(range(256)) * 4096  # 1 MiB: longer than one read, both ways
+
+
+def _fast_lane_client(store, d, results):
+    from mproc._managers.channel import Channel
+
+    out = []
+    store.put("atom", 7)
+    out.append(store.take("atom"))
+    store.put("nested", {"a": [1, (2, 3)], "b": {4}})  # not atoms: the general pickler
+    out.append(store.take("nested"))
+    store.put("kw", value=3, scale=5)  # keyword arguments
+    out.append(store.take("kw"))
+    out.append((store.has("atom"), store.has("nope"), store.put("none")))
+    store.put("big", _BIG)
+    out.append(store.take("big") == _BIG)
+    try:
+        store.take("absent")
+    except KeyError as exc:  # the method's own exception, re-raised
+        out.append(("KeyError", exc.args))
+    try:
+        store.missing()
+    except RemoteError as exc:  # exposed but not there: the server's traceback
+        out.append(("RemoteError", "AttributeError" in str(exc)))
+    try:
+        store.bad()
+    except RemoteError as exc:
+        out.append(("Unserializable", "cannot be pickled" in str(exc)))
+    out.append(store.take("atom"))  # the connection still serves after errors
+    d["x"] = 1.5
+    d[("t", 1)] = None
+    out.append((d["x"], d[("t", 1)], sorted(map(str, d.keys()))))
+    out.append(type(store._tls.connection) is Channel)
+    results.send(out)
+    results.close()
+
+
+def test_fast_lane_results_and_errors_in_a_child(ctx):
+    with StoreManager(ctx=ctx, shutdown_timeout=TIMEOUT) as manager:
+        store, d = manager.Store(), manager.dict()
+        reader, writer = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_fast_lane_client, args=(store, d, writer))
+        proc.start()
+        writer.close()
+        out = reader.recv()
+        proc.join(TIMEOUT)
+        assert proc.exitcode == 0
+        assert out == [
+            7, {"a": [1, (2, 3)], "b": {4}}, 15, (True, False, None), True,
+            ("KeyError", ("absent",)), ("RemoteError", True), ("Unserializable", True),
+            7, (1.5, None, ["('t', 1)", "x"]), True,
+        ]
+        assert store.take("big") == _BIG and d["x"] == 1.5
+
+
+def test_fast_lane_nested_proxies_and_callmethod():
+    with mproc.get_context("fork").Manager() as manager:
+        inner = manager.dict(a=1)
+        outer = manager.list([inner, manager.list([1, 2])])
+        assert outer[0]["a"] == 1 and outer[1][1] == 2
+        outer[0]["b"] = None
+        assert inner._callmethod("__getitem__", ("b",)) is None
+        assert inner._callmethod("get", ("zz", "dflt")) == "dflt"
+        assert inner._callmethod("setdefault", ("c",), {}) is None
+        with pytest.raises(KeyError):
+            inner._callmethod("__getitem__", ("nope",))
+        with pytest.raises(RemoteError, match="not in exposed"):
+            inner._callmethod("__class__")
+        assert inner._getvalue() == {"a": 1, "b": None, "c": None}
+        assert sorted(iter(inner)) == ["a", "b", "c"]  # the result is a proxy (#PROXY)
+        assert str(inner) == repr({"a": 1, "b": None, "c": None})
+
+
+def test_server_answers_pipelined_requests_in_order():
+    with CounterManager(address=("127.0.0.1", 0), authkey=KEY,
+                        shutdown_timeout=TIMEOUT) as manager:
+        counter = manager.Counter()
+        conn = Client(manager.address, authkey=KEY)
+        try:
+            for _ in range(50):  # many frames in one read on the server's side
+                conn.send((counter._id, "incr", (2,), {}))
+            conn.send((counter._id, "incr", (), {"by": 100}))
+            replies = [conn.recv() for _ in range(51)]
+        finally:
+            conn.close()
+        assert replies == [("#RETURN", 2 * n) for n in range(1, 51)] + [("#RETURN", 200)]
+
+
+def test_xmlrpc_manager_keeps_the_general_path():
+    from mproc._managers.channel import Channel
+
+    with CounterManager(serializer="xmlrpclib", shutdown_timeout=TIMEOUT) as manager:
+        counter = manager.Counter(1)
+        assert counter.incr(2) == 3
+        assert type(counter._tls.connection) is not Channel

@@ -17,6 +17,7 @@ from .._runtime import log
 from .._runtime.finalize import Finalize
 from .._runtime.state import ForkAwareLocal, ForkAwareThreadLock, register_after_fork
 from .._serialize.spawning import spawning_launcher
+from .channel import Channel, fast_lane
 from .protocol import Token, convert_to_error, dispatch, listener_client
 from .server import current_server
 
@@ -73,8 +74,7 @@ class BaseProxy:
             name += "|" + threading.current_thread().name
         conn = self._Client(self._token.address, authkey=self._authkey)
         dispatch(conn, None, "accept_connection", (name,))
-        conn.spin_seconds = CLIENT_SPIN_SECONDS
-        self._tls.connection = conn
+        self._tls.connection = fast_lane(conn, CLIENT_SPIN_SECONDS)
 
     def _callmethod(self, methodname: str, args: tuple[Any, ...] = (),
                     kwds: dict[str, Any] | None = None) -> Any:
@@ -85,8 +85,11 @@ class BaseProxy:
             log.debug("thread %r does not own a connection", threading.current_thread().name)
             self._connect()
             conn = self._tls.connection
-        conn.send((self._id, methodname, args, kwds or {}))
-        kind, result = conn.recv()
+        if type(conn) is Channel:
+            kind, result = conn.call(self._id, methodname, args, kwds)
+        else:
+            conn.send((self._id, methodname, args, kwds or {}))
+            kind, result = conn.recv()
         if kind == "#RETURN":
             return result
         if kind == "#PROXY":

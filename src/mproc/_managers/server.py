@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import sys
 import threading
+from pickle import loads as _loads
 
 from .._process import AuthenticationString
 from .._runtime import log
 from ..errors import AuthenticationError
+from .channel import Channel, fast_lane
 from .protocol import Token, format_remote_traceback, listener_client
 
 TYPE_CHECKING = False
@@ -108,8 +110,11 @@ class Server:
             log.info("manager refused a connection: %s", exc)
             return
         raw.max_message_size = self.max_message_size
-        raw.spin_seconds = SERVER_SPIN_SECONDS
         conn = self.listener.wrap_connection(raw)
+        if conn is raw:
+            conn = fast_lane(raw, SERVER_SPIN_SECONDS)
+        else:
+            raw.spin_seconds = SERVER_SPIN_SECONDS
         try:
             self.serve_client(conn)
         finally:
@@ -117,6 +122,9 @@ class Server:
 
     def serve_client(self, conn: Any) -> None:
         """Answer requests on one connection until the client goes away."""
+        if type(conn) is Channel:
+            self._serve_channel(conn)
+            return
         while not self.stop_event.is_set():
             try:
                 request = conn.recv()
@@ -135,6 +143,62 @@ class Server:
                     return
                 continue
             if not self._reply(conn, self._execute(conn, ident, method, args, kwds)):
+                return
+
+    def _serve_channel(self, chan: Channel) -> None:
+        """``serve_client`` over a Channel, with the usual call inline: an exposed
+        method of a known object, positional arguments, a result sent as a copy.
+        Everything else (server methods, kwargs, unknown objects or methods,
+        results returned as proxies) goes through ``_execute`` as before."""
+        id_to_obj = self.id_to_obj
+        stopped = self.stop_event.is_set
+        frame = chan.frame
+        while not stopped():
+            try:
+                request = _loads(frame())
+            except (EOFError, OSError):
+                return
+            except Exception:
+                if not self._reply(chan, ("#TRACEBACK", format_remote_traceback())):
+                    return
+                continue
+            try:
+                ident, method, args, kwds = request
+            except (TypeError, ValueError):
+                if not self._reply(chan, ("#TRACEBACK", f"malformed request {request!r}\n")):
+                    return
+                continue
+            if type(ident) is str and type(method) is str and type(args) is tuple and not kwds:
+                entry = id_to_obj.get(ident)
+                if entry is not None and method in entry[1] and not (
+                        entry[2] and method in entry[2]):
+                    try:
+                        function = getattr(entry[0], method)
+                    except Exception:
+                        msg: tuple[str, Any] = ("#TRACEBACK", format_remote_traceback())
+                    else:
+                        try:
+                            result = function(*args)
+                        except Exception as exc:
+                            msg = ("#ERROR", exc)
+                        else:
+                            try:
+                                chan.reply(result)
+                                continue
+                            except (OSError, EOFError):
+                                return
+                            except Exception:
+                                msg = ("#UNSERIALIZABLE", format_remote_traceback())
+                    if not self._reply(chan, msg):
+                        return
+                    continue
+            try:
+                args, kwds = tuple(args), dict(kwds or {})
+            except (TypeError, ValueError):
+                if not self._reply(chan, ("#TRACEBACK", f"malformed request {request!r}\n")):
+                    return
+                continue
+            if not self._reply(chan, self._execute(chan, ident, method, args, kwds)):
                 return
 
     def _reply(self, conn: Any, msg: tuple[str, Any]) -> bool:
