@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from tests.ecosystem.cpython_suites import _BAD_SIGNS, _environment, shipped
+from tests.ecosystem.cpython_suites import _environment, failure_report, shipped, verdict
 from tests.ecosystem.sessions import run_in_session
 
 SUITE = "test_concurrent_futures"
@@ -157,13 +157,7 @@ def run(threads: bool = False, patterns: list[str] | None = None) -> tuple[bool,
         for pattern in INTENDED_DIFFERENCES:
             cmd += ["-i", pattern]
         done = run_in_session(cmd, timeout=HARD_TIMEOUT, cwd=tmp, env=env, merge_stderr=True)
-    output = done.stdout
-    if done.returncode is None:
-        return False, output + f"\n[{SUITE} exceeded {HARD_TIMEOUT}s and was killed]"
-    # "Result: SUCCESS" (3.12+), "Tests result: SUCCESS" (3.10, 3.11)
-    ok = done.returncode == 0 and re.search(r"result: SUCCESS", output, re.I) is not None
-    ok = ok and not any(sign in output for sign in _BAD_SIGNS)
-    return ok, output
+    return verdict(SUITE, done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
           f"as intended differences) "
           f"in {time.monotonic() - started:.0f}s")
     if not ok:
-        bad = [line for line in output.splitlines()
-               if line.startswith(("FAIL:", "ERROR:")) or any(s in line for s in _BAD_SIGNS)]
-        print("\n".join(bad[:60]) + "\n--- tail ---\n" + output[-8000:])
+        print(failure_report(output, lines=60, tail=8000))
     return 0 if ok else 1
 
 

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.ecosystem.sessions import alias_environment, run_in_session
+from tests.ecosystem.sessions import Finished, alias_environment, run_in_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("test_concurrent_futures", "test_multiprocessing_main_handling")
@@ -71,12 +71,25 @@ def run_suite(suite: str, stdlib: bool = False) -> tuple[bool, str]:
         for pattern in EXCUSED.get(suite, {}):
             cmd += ["-i", pattern]
         done = run_in_session(cmd, timeout=HARD_TIMEOUT, cwd=tmp, env=env, merge_stderr=True)
+    return verdict(suite, done)
+
+
+def verdict(suite: str, done: Finished) -> tuple[bool, str]:
+    """(passed, output) of a regrtest run: exit status 0, SUCCESS, no bad sign."""
     output = done.stdout
     if done.returncode is None:
         return False, output + f"\n[{suite} exceeded {HARD_TIMEOUT}s and was killed]"
-    ok = done.returncode == 0 and re.search(r"Result: SUCCESS", output) is not None
+    # "Result: SUCCESS" (3.12+), "Tests result: SUCCESS" (3.10, 3.11)
+    ok = done.returncode == 0 and re.search(r"result: SUCCESS", output, re.I) is not None
     ok = ok and not any(sign in output for sign in _BAD_SIGNS)
     return ok, output
+
+
+def failure_report(output: str, lines: int = 40, tail: int = 6000) -> str:
+    """The failing tests and bad signs of a run's output, then its tail."""
+    bad = [line for line in output.splitlines()
+           if line.startswith(("FAIL:", "ERROR:")) or any(s in line for s in _BAD_SIGNS)]
+    return "\n".join(bad[:lines]) + "\n--- tail ---\n" + output[-tail:]
 
 
 def counts(output: str) -> tuple[int, int, int]:
@@ -111,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(EXCUSED.get(suite, {}))} excused)")
         if not ok:
             failures += 1
-            tail = output[-6000:]
-            bad = [line for line in output.splitlines()
-                   if line.startswith(("FAIL:", "ERROR:")) or any(s in line for s in _BAD_SIGNS)]
-            print("\n".join(bad[:40]) + "\n--- tail ---\n" + tail)
+            print(failure_report(output))
     return 1 if failures else 0
 
 
