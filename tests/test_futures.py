@@ -441,3 +441,16 @@ def test_the_executor_does_not_load_the_stdlib_and_its_errors_join_it_once_loade
     done = subprocess.run([sys.executable, "-c", _ISOLATED], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_thread_pool_with_a_timeout_monitor_still_wakes_its_workers():
+    """The monitor of timed tasks and the idle workers waited on one condition, so a
+    submit could wake the monitor instead of a worker and the task waited for ever."""
+    with mproc.pool.ThreadPool(1) as pool:
+        assert pool.apply(square, (2,), timeout=30) == 4  # the monitor now waits
+        for i in range(20):
+            assert pool.apply_async(square, (i,)).get(5) == i * i
+    with mf.ThreadPoolExecutor(1) as executor:
+        assert executor.options(task_timeout=30).submit(square, 2).result(5) == 4
+        for i in range(20):
+            assert executor.submit(square, i).result(5) == i * i

@@ -59,7 +59,13 @@ class ThreadBackend(Backend):
         # reducers: nothing is pickled between threads
         super().__init__(size, initializer, initargs, maxtasksperchild, context,
                          reducers=reducers)
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        # Two conditions on one lock: idle workers wait on _cond (a submit wakes as
+        # many as it brings tasks); join() and the timeout monitor wait on _events
+        # (threads leaving, state changes, deadlines). One condition for both let a
+        # submit's notify(n) wake the monitor instead of a worker, and the task waited.
+        self._cond = threading.Condition(lock)
+        self._events = threading.Condition(lock)
         self._queue: collections.deque[Task] = collections.deque()
         self._threads: list[threading.Thread] = []
         self._running: dict[threading.Thread, _Running] = {}
@@ -104,7 +110,7 @@ class ThreadBackend(Backend):
         with self._cond:
             if self._state is RUN:
                 self._state = CLOSE
-                self._cond.notify_all()
+                self._wake_everyone()
 
     def terminate(self) -> None:
         failed: list[Task] = []
@@ -116,7 +122,7 @@ class ThreadBackend(Backend):
                 for thread, running in list(self._running.items()):
                     failed.append(running.task)
                     self._abandon(thread)
-                self._cond.notify_all()
+                self._wake_everyone()
         for task in failed:
             self._deliver(task, False, self._refusal(task))
 
@@ -129,7 +135,7 @@ class ThreadBackend(Backend):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._events.wait(remaining)
         return True
 
     def cancel(self, job: Any) -> bool:
@@ -157,7 +163,12 @@ class ThreadBackend(Backend):
     def _leave(self, thread: threading.Thread) -> None:
         if thread in self._threads:
             self._threads.remove(thread)
+        self._events.notify_all()
+
+    def _wake_everyone(self) -> None:
+        """A state change: idle workers, join() and the monitor look again (lock held)."""
         self._cond.notify_all()
+        self._events.notify_all()
 
     def _abandon(self, thread: threading.Thread) -> None:
         self._running.pop(thread, None)
@@ -232,7 +243,7 @@ class ThreadBackend(Backend):
         with self._cond:
             running.item = item
             running.deadline = time.monotonic() + running.task.timeout  # type: ignore[operator]
-            self._cond.notify_all()
+            self._events.notify_all()
 
     def _init_failed(self, me: threading.Thread, exc: BaseException) -> None:
         failed: list[Task] = []
@@ -247,7 +258,7 @@ class ThreadBackend(Backend):
                 self.broken = error
                 failed.extend(self._queue)
                 self._queue.clear()
-                self._cond.notify_all()
+                self._wake_everyone()
             elif self._state is not TERMINATE and self.broken is None:
                 self._start_thread()
         for task in failed:
@@ -280,7 +291,7 @@ class ThreadBackend(Backend):
                     else:
                         deadlines.append(running.deadline)
                 if not expired:
-                    self._cond.wait(min(deadlines) - now if deadlines else None)
+                    self._events.wait(min(deadlines) - now if deadlines else None)
             for running, _now in expired:
                 task = running.task
                 where = f" at item {task.first + running.item}" if task.count > 1 else ""
