@@ -103,13 +103,7 @@ class Channel:
                 data = _pickle_dumps((ident, method, args, {}), 5)
         else:
             data = dumps((ident, method, args, kwds or {}))
-        if len(data) < _SMALL:
-            frame = _pack(len(data)) + data
-            written = os.write(self._fd, frame)
-            if written != len(frame):
-                self._write_rest(frame, written)
-        else:
-            self.conn.send_bytes(data)
+        self._send_data(data)
         # What frame() does, inline, plus the ready-made replies.
         if self._lent:
             return _loads(self._from_connection(None))
@@ -148,7 +142,10 @@ class Channel:
 
     def send(self, obj: Any) -> None:
         """Pickle ``obj`` and send it (as ``Connection.send``)."""
-        data = dumps(obj)
+        self._send_data(dumps(obj))
+
+    def _send_data(self, data: bytes) -> None:
+        """One frame: written whole with its header when small, else by the Connection."""
         if len(data) < _SMALL:
             frame = _pack(len(data)) + data
             written = os.write(self._fd, frame)
