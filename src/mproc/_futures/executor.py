@@ -123,9 +123,9 @@ class _Core:
 
     @staticmethod
     def failed(exc: BaseException) -> None:
-        """A task failed with ``exc``, raised here in the parent (any thread)."""
-        if exc.__traceback__ is not None or exc.__cause__ is not None:
-            _detach_traceback(exc)
+        """A task failed with ``exc`` (any thread): if it was raised here in the
+        parent, its traceback becomes text (a worker's arrives as text already)."""
+        _detach_traceback(exc)
 
     def submit(self, backend: _base.Backend, tasks: list[Task]) -> None:
         """Hand ``tasks`` to the backend; first, when workers start on demand, start
@@ -155,7 +155,7 @@ class _Core:
             assert self.make_backend is not None
             backend = self.make_backend()
             if self.on_demand:
-                backend.size = 0  # grow() starts them
+                backend.size = 0  # submit() starts them as tasks come
             backend.start()
             self.backend, self.make_backend = backend, None
         if backend.broken is not None:
@@ -201,19 +201,20 @@ def _detach_traceback(exc: BaseException) -> None:
     (a RemoteTraceback) of the first exception in the chain. A live traceback's
     frames hold the task, so the future that holds ``exc``, and the backend with its
     supervisor thread: a cycle that only the garbage collector would free."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not seen for seen in chain):
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    if all(link.__traceback__ is None for link in chain):
+        return  # a worker's exception: its traceback came as text, nothing is held
     import traceback
 
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    root = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
+    for link in chain:
         link.__traceback__ = None
-        root = link
-        link = link.__cause__ or link.__context__
-    if not isinstance(root, _RemoteTraceback):
-        root.__cause__ = _RemoteTraceback(text.rstrip("\n"))
+    if not isinstance(chain[-1], _RemoteTraceback):
+        chain[-1].__cause__ = _RemoteTraceback(text.rstrip("\n"))
 
 
 def _finalize(core: _Core) -> None:

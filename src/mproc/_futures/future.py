@@ -115,11 +115,11 @@ class Future(_cf.Future[_T]):
         return self.set_running_or_notify_cancel()
 
     def _deliver(self, index: int, ok: bool, value: Any, count: int) -> None:
-        self._owner.claimed(self)  # failed before it was sent: no longer waiting
         try:
-            if ok:
+            if ok:  # it ran, so it was claimed (and left the waiting set) when sent
                 self.set_result(value)
             else:
+                self._owner.claimed(self)  # it may have failed before it was sent
                 self._owner.failed(value)
                 self.set_exception(self._owner.translate(value))
         except _cf.InvalidStateError:  # cancelled meanwhile (and counted then)
