@@ -278,7 +278,7 @@ def test_rlock_recursion_ownership_and_token() -> None:
         assert rlock._count() == 1
         assert rlock._cells[rlock._slot] == locks._TOKEN
     assert rlock._count() == 0 and not rlock.locked()
-    assert rlock._cells[rlock._slot] == 0  # the final release clears the token
+    assert rlock._cells[rlock._slot] == locks._TOKEN  # the final release leaves the token
     assert repr(rlock) == "<RLock(None, 0)>"
 
 
@@ -343,7 +343,9 @@ def test_dead_holder_recovered_under_each_start_method(ctx, kind: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("spin", [(0, -1), (20000, -1), (20000, 2000)], ids=["sleep", "spin", "spin+yield"])
+@pytest.mark.parametrize("spin", [(0, -1, 0, 0), (20000, -1, 0, 0), (20000, 2000, 0, 0),
+                                  (50000, 10000, 1000, 16000)],
+                         ids=["sleep", "spin", "spin+yield", "pauses+yield"])
 @pytest.mark.parametrize("kind", KINDS)
 @needs_c
 def test_contended_between_processes_counts_exactly(kind: str, spin: tuple[int, int]) -> None:

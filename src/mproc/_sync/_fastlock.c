@@ -6,17 +6,21 @@
  * does, without a Python frame:
  *
  *   acquire: sem_trywait; on success count += 1, last thread = this one, and this
- *            process's token goes into the cell (one store). Otherwise, blocking,
- *            a short poll (another process's critical section is usually over
- *            sooner than a futex sleep and wake-up), then one wait slice of at
- *            most the poll interval with the GIL released
- *            (signals are checked on EINTR, so Ctrl-C interrupts it); if that
- *            slice ends without the semaphore, the rest of the wait is the Python
- *            method self._wait(remaining), which reads the holder's token between
- *            slices and recovers from a dead holder.
+ *            process's token goes into the cell (one store, skipped when the cell
+ *            already holds it). Otherwise, blocking, a short poll with growing
+ *            pauses between looks (another process's critical section is usually
+ *            over sooner than a futex sleep and wake-up, and a holder that
+ *            re-takes the lock at once keeps it for a burst instead of handing it
+ *            over on every release), then one wait slice of at most the poll
+ *            interval with the GIL released (signals are checked on EINTR, so
+ *            Ctrl-C interrupts it); if that slice ends without the semaphore, the
+ *            rest of the wait is the Python method self._wait(remaining), which
+ *            reads the holder's token between slices and recovers from a dead
+ *            holder.
  *   RLock:   recursion on the semaphore object's own count and last thread, as the
  *            C type keeps them for its recursive kind, so _is_mine, _count and
- *            _after_fork keep working; the final release clears the cell.
+ *            _after_fork keep working. Release, like Lock's, leaves the token in
+ *            the cell (it names the last acquirer).
  *
  * The semaphore type's own fields (handle, last thread, count) are reached by
  * offset. init() reads the offsets of "handle" and "maxvalue" from the type's member
@@ -56,11 +60,13 @@ static PyObject *str_wait = NULL;   /* "_wait" */
 #define COUNT(o) (*(int *)((char *)(o) + off_count))
 #define CELL(o) (*(int64_t **)((char *)(o) + off_cell))
 
+/* The token into the cell; not written when it is there already (a burst of
+ * acquires by one process then only reads the cell's cache line). */
 static inline void
 store_cell(PyObject *self, int64_t value)
 {
     int64_t *cell = CELL(self);
-    if (cell != NULL) {
+    if (cell != NULL && __atomic_load_n(cell, __ATOMIC_RELAXED) != value) {
         __atomic_store_n(cell, value, __ATOMIC_RELEASE);
     }
 }
@@ -139,18 +145,30 @@ cpu_relax(void)
 #endif
 }
 
-/* How long a contended acquire polls before it sleeps (_tune() changes both). */
-static long long g_spin_ns = 20000;
-static long long g_yield_ns = 2000;  /* after this long, sched_yield between polls */
+/* How a contended acquire polls before it sleeps (_tune() changes them all). */
+static long long g_spin_ns = 50000;         /* the whole poll, at most */
+static long long g_yield_ns = 10000;        /* after this long, sched_yield between looks */
+static long long g_backoff_ns = 1000;       /* pause after the first failed look ... */
+static long long g_backoff_max_ns = 16000;  /* ... doubling up to this */
+
+static inline long long
+now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 /* 0: got it; 1: still held after budget ns; -1: error set. Reads the value (no
- * cache-line writes) and tries only when it looks free; past g_yield_ns it yields
- * the CPU between rounds (the holder may be waiting for one). */
+ * cache-line writes) and tries only when it looks free; between looks it pauses
+ * for a growing while (so a holder that releases and re-takes the lock at once
+ * keeps it, and its cache line, for a burst), and past g_yield_ns it yields the
+ * CPU (the holder may be waiting for one). */
 static int
 spin_trywait(sem_t *handle, long long budget)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long long t0 = now_ns();
+    long long pause = g_backoff_ns;
     for (;;) {
         for (int i = 0; i < 64; i++) {
             int value = 0;
@@ -163,15 +181,30 @@ spin_trywait(sem_t *handle, long long budget)
                     return -1;
                 }
             }
+            if (pause > 0) {
+                break;
+            }
             cpu_relax();
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long long spent = (t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec);
+        long long t = now_ns();
+        long long spent = t - t0;
         if (spent >= budget) {
             return 1;
         }
         if (g_yield_ns >= 0 && spent >= g_yield_ns) {
             sched_yield();
+        }
+        if (pause > 0) {
+            long long until = t + pause;
+            do {
+                for (int i = 0; i < 16; i++) {
+                    cpu_relax();
+                }
+            } while (now_ns() < until);
+            pause = pause * 2 > g_backoff_max_ns ? g_backoff_max_ns : pause * 2;
+            if (pause <= 0) {
+                pause = 1;
+            }
         }
     }
 }
@@ -302,18 +335,17 @@ lock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
     return acquire_semaphore(self, 1, 0, 0.0);
 }
 
+/* Held by this thread (the count first: a free lock costs no thread-ident call). */
 static inline int
-is_mine(PyObject *self, unsigned long *me)
+is_mine(PyObject *self)
 {
-    *me = PyThread_get_thread_ident();
-    return COUNT(self) > 0 && LAST_TID(self) == *me;
+    return COUNT(self) > 0 && LAST_TID(self) == PyThread_get_thread_ident();
 }
 
 static PyObject *
 rlock_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    unsigned long me;
-    if (is_mine(self, &me)) {
+    if (is_mine(self)) {
         ++COUNT(self);
         Py_RETURN_TRUE;
     }
@@ -323,8 +355,7 @@ rlock_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 static PyObject *
 rlock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    unsigned long me;
-    if (is_mine(self, &me)) {
+    if (is_mine(self)) {
         ++COUNT(self);
         Py_RETURN_TRUE;
     }
@@ -334,8 +365,7 @@ rlock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 rlock_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    unsigned long me;
-    if (!is_mine(self, &me)) {
+    if (!is_mine(self)) {
         PyErr_SetString(PyExc_AssertionError,
                         "attempt to release recursive lock not owned by thread");
         return NULL;
@@ -344,7 +374,7 @@ rlock_release(PyObject *self, PyObject *Py_UNUSED(ignored))
         --COUNT(self);
         Py_RETURN_NONE;
     }
-    store_cell(self, 0);
+    /* The token stays (it names the last acquirer), as Lock's release leaves it. */
     if (sem_post(HANDLE(self)) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -608,35 +638,38 @@ fastlock_set_token(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* _tune(spin_ns, yield_ns): how long a contended acquire polls before it sleeps
- * (0: it sleeps at once) and after how long it yields between polls (-1: never).
- * For tests and measurements; returns the previous pair. */
+/* _tune(spin_ns, yield_ns[, backoff_ns, backoff_max_ns]): how long a contended
+ * acquire polls before it sleeps (0: it sleeps at once), after how long it yields
+ * between looks (-1: never), and the pause between looks (first, largest; 0: none).
+ * For tests and measurements; returns the previous four. */
 static PyObject *
 fastlock_tune(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "_tune(spin_ns, yield_ns)");
+    if (nargs != 2 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "_tune(spin_ns, yield_ns[, backoff_ns, backoff_max_ns])");
         return NULL;
     }
-    long long spin = PyLong_AsLongLong(args[0]);
-    if (spin == -1 && PyErr_Occurred()) {
-        return NULL;
+    long long v[4] = {0, 0, g_backoff_ns, g_backoff_max_ns};
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
     }
-    long long yield = PyLong_AsLongLong(args[1]);
-    if (yield == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    PyObject *previous = Py_BuildValue("(LL)", g_spin_ns, g_yield_ns);
+    PyObject *previous = Py_BuildValue("(LLLL)", g_spin_ns, g_yield_ns, g_backoff_ns,
+                                       g_backoff_max_ns);
     if (previous != NULL) {
-        g_spin_ns = spin < 0 ? 0 : spin;
-        g_yield_ns = yield < 0 ? -1 : yield;
+        g_spin_ns = v[0] < 0 ? 0 : v[0];
+        g_yield_ns = v[1] < 0 ? -1 : v[1];
+        g_backoff_ns = v[2] < 0 ? 0 : v[2];
+        g_backoff_max_ns = v[3] < g_backoff_ns ? g_backoff_ns : v[3];
     }
     return previous;
 }
 
 static PyMethodDef module_methods[] = {
     {"_tune", (PyCFunction)(void (*)(void))fastlock_tune, METH_FASTCALL,
-     "_tune(spin_ns, yield_ns) -> previous pair"},
+     "_tune(spin_ns, yield_ns[, backoff_ns, backoff_max_ns]) -> previous four"},
     {"init", (PyCFunction)(void (*)(void))fastlock_init, METH_FASTCALL,
      "init(semaphore_type, poll_interval) -> (Lock base, RLock base)"},
     {"set_token", fastlock_set_token, METH_O, "set_token(token): this process's holder token"},

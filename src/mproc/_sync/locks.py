@@ -20,8 +20,9 @@ Two implementations, chosen at import; ``IMPLEMENTATION`` says which:
   the C semaphore with ``acquire``/``__enter__`` in Python; RLock counts recursion
   in Python over a plain semaphore.
 
-Either way Lock's ``release`` and ``__exit__`` are the C semaphore's and leave the
-token (it names the last acquirer); RLock's final release clears it. RLock is a
+Either way release leaves the token (it names the last acquirer): Lock's
+``release`` and ``__exit__`` are the C semaphore's, and RLock's final release
+posts without touching the cell. RLock is a
 plain (non-recursive kind) semaphore underneath: a recovering process must be able
 to post a semaphore that a dead process took (``semlock.post_on_behalf``).
 
@@ -479,8 +480,7 @@ class _PyRLock(_Recovering, SemLock):
             return
         self._depth = 0
         self._owner_thread = None
-        self._cells[self._slot] = 0
-        self._post()
+        self._post()  # the token stays: it names the last acquirer, as for Lock
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.release()
@@ -534,7 +534,7 @@ class _CRLock(_Recovering, _CSemLock if _FAST is None else _FAST[1]):  # type: i
     semaphore of maximum 1): ``acquire``, ``__enter__``, ``release`` and ``__exit__``
     are C. The recursion depth and owning thread are the semaphore object's own
     count and last thread (so ``_is_mine`` is the C method); the final release
-    clears the holder token before it posts.
+    leaves the holder token, as Lock's does.
     """
 
     __slots__ = ("_cell", "_cells", "_slot")

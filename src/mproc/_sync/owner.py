@@ -7,9 +7,9 @@ released on the dead holder's behalf, and a process that is waiting for it gets 
   pid in the low 24 bits, the process's start time (``/proc/<pid>/stat`` field 22,
   clock ticks since boot) above them. ``acquire`` writes it with one 8-byte store
   into shared memory after taking the semaphore. Lock's ``release`` is the C
-  semaphore's own and leaves the token in place (it names the *last acquirer*);
-  RLock's final release clears it. There is no system call beyond the semaphore's
-  own on either path.
+  semaphore's own and leaves the token in place (it names the *last acquirer*),
+  and so does RLock's final release. There is no system call beyond the
+  semaphore's own on either path.
 * A process blocked in ``acquire`` wakes every ``POLL_INTERVAL`` seconds and reads
   the token. The holder is dead when ``/proc/<pid>`` is gone, is a zombie, or
   started at another time than recorded (its pid was reused). A waiter acts only
