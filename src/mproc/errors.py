@@ -22,6 +22,9 @@ what to do::
     |   +-- BootstrapError                (a process started during its parent's bootstrap)
     +-- OSError
         +-- MessageTooLargeError          (a frame announced more than the size limit)
+        +-- ConnectionError
+            +-- ClusterConnectionError    (a Dask scheduler could not be reached or has no
+                                           workers: Pool(backend="dask"))
 
 ``queue.Empty`` / ``queue.Full``, ``EOFError``, ``ValueError`` and ``pickle`` errors
 are raised as is.
@@ -43,6 +46,7 @@ __all__ = [
     "RemoteTraceback",
     "BootstrapError",
     "MessageTooLargeError",
+    "ClusterConnectionError",
 ]
 
 
@@ -153,3 +157,8 @@ class BootstrapError(RuntimeError):
 
 class MessageTooLargeError(OSError):
     """A peer announced a message larger than the connection's size limit."""
+
+
+class ClusterConnectionError(ConnectionError):
+    """A ``Pool(backend="dask")`` could not use its cluster: the scheduler did not
+    answer within the connect timeout, or no worker joined it in time."""

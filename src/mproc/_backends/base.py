@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     ReducerMap = Mapping[type, Callable[[Any], Any]]
     Reducers = tuple[ReducerMap | None, ReducerMap | None]
 
-__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name", "describe_exception"]
+__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name", "describe_exception",
+           "format_remote"]
 
 # Task modes: how the function is applied to the task's payload.
 APPLY, MAP, STARMAP = 0, 1, 2
@@ -64,6 +65,14 @@ def describe_exception(exc: BaseException) -> str:
     import traceback  # only when something failed: it costs 2 ms to import
 
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def format_remote(exc: BaseException) -> str:
+    """The traceback of ``exc`` as text, chained causes included (in a worker, for
+    the parent's ``RemoteTraceback``)."""
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 class Task:
@@ -106,6 +115,8 @@ class Backend:
     """Where a pool's tasks run. Subclasses implement every method."""
 
     kind = ""
+    # True: told size 0 when the user gave none, it sets ``size`` itself in start()
+    sizes_itself = False
 
     def __init__(self, size: int, initializer: Callable[..., Any] | None, initargs: Sequence[Any],
                  maxtasksperchild: int | None, context: Any, *,
@@ -159,6 +170,7 @@ class Backend:
 BACKENDS = {
     "processes": "mproc._backends.processes:ProcessBackend",
     "threads": "mproc._backends.threads:ThreadBackend",
+    "dask": "mproc._backends.dask:DaskBackend",
 }
 
 

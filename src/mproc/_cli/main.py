@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 TYPE_CHECKING = False
@@ -43,6 +44,10 @@ def _parser() -> _Parser:
                     "signals pass through.")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a module, as python -m MODULE does")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="run every multiprocessing.Pool the program makes on the Dask "
+                          "cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786; "
+                          "needs pymproc[dask]); the same as MPROC_CLUSTER=ADDRESS")
     run.add_argument("target", nargs=argparse.REMAINDER,
                      help="script.py [args...] (or the module's args with -m)")
     demo = commands.add_parser(
@@ -66,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from .run import run_module, run_script
 
+        if args.cluster is not None:
+            if not args.cluster.strip():
+                parser.error("--cluster needs a scheduler address, e.g. tcp://host:8786")
+            os.environ["MPROC_CLUSTER"] = args.cluster
         if args.module:
             return run_module(args.module, list(args.target))
         if not args.target:

@@ -251,7 +251,7 @@ class BaseContext:
     def Pool(self, processes: int | None = None,  # noqa: N802
              initializer: Callable[..., object] | None = None,
              initargs: Iterable[Any] = (), maxtasksperchild: int | None = None, *,
-             backend: str | None = None) -> _Pool:
+             backend: str | None = None, cluster: Any = None) -> _Pool:
         """A pool of worker processes (the stdlib's ``multiprocessing.Pool``).
 
         ``with mproc.Pool() as pool: pool.map(f, xs)``. ``f`` may be a lambda, a
@@ -265,7 +265,12 @@ class BaseContext:
             initargs: the arguments of ``initializer``.
             maxtasksperchild: a worker exits and is replaced after this many tasks
                 (None: never).
-            backend: ``"processes"`` (the default) or ``"threads"``.
+            backend: ``"processes"`` (the default), ``"threads"``, or ``"dask"``: the
+                tasks run on a Dask cluster (``pip install pymproc[dask]``).
+            cluster: where a ``"dask"`` pool runs: a scheduler address
+                (``"tcp://host:8786"``), a ``distributed.Client``, or None (a
+                ``LocalCluster`` the pool starts and stops, unless ``MPROC_CLUSTER``
+                or dask's ``scheduler-address`` names one). See ``mproc.pool.Pool``.
 
         Returns:
             mproc.pool.Pool: its ``map``, ``imap``, ``starmap``, ``apply_async``... take
@@ -285,7 +290,7 @@ class BaseContext:
         from ..pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild,
-                    context=self.get_context(), backend=backend)
+                    context=self.get_context(), backend=backend, cluster=cluster)
 
     @overload
     def RawValue(self, typecode_or_type: type[_CT], *args: Any) -> _CT: ...  # noqa: N802

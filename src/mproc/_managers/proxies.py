@@ -149,9 +149,18 @@ class BaseProxy:
             del tls.connection
 
     def __reduce__(self) -> Any:
+        return self._reduce(with_authkey=spawning_launcher() is not None)
+
+    def __reduce_for_cluster__(self) -> Any:
+        """How a pool on a cluster (``Pool(backend="dask")``) sends this proxy: with the
+        manager's authkey, which a worker on another machine has no other way to know
+        (the stdlib sends it only to children it spawns)."""
+        return self._reduce(with_authkey=True)
+
+    def _reduce(self, with_authkey: bool) -> Any:
         kwds: dict[str, Any] = {}
-        if spawning_launcher() is not None:
-            kwds["authkey"] = self._authkey
+        if with_authkey:
+            kwds["authkey"] = bytes(self._authkey)
         if self._ssl_context is not None:
             import ssl
 

@@ -31,6 +31,7 @@ the default size is the number of CPUs this process may use.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import warnings
 import weakref
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["Pool", "ThreadPool", "INIT", "RUN", "CLOSE", "TERMINATE"]
 
 INIT, RUN, CLOSE, TERMINATE = "INIT", "RUN", "CLOSE", "TERMINATE"
+CLUSTER_ENV = "MPROC_CLUSTER"  # set by `python -m mproc run --cluster ADDRESS`
 
 
 def _default_context() -> Any:
@@ -132,11 +134,23 @@ class Pool:
         maxtasksperchild: a worker is replaced after this many tasks (None: never).
         context: the context whose start method starts the workers (default: the
             default context).
-        backend: ``"processes"`` (the default) or ``"threads"``.
+        backend: ``"processes"`` (the default), ``"threads"``, or ``"dask"``: the
+            tasks run on a Dask cluster (``pip install pymproc[dask]``), in batches;
+            ``processes`` defaults to the cluster's worker threads there, and
+            ``maxtasksperchild`` is refused.
+        cluster: for ``backend="dask"``: a scheduler address (``"tcp://host:8786"``),
+            a ``distributed.Client`` (never closed by the pool), a Dask cluster
+            object, or None: ``MPROC_CLUSTER``, ``DASK_SCHEDULER_ADDRESS`` or dask's
+            ``scheduler-address`` if set, otherwise a ``LocalCluster`` on loopback
+            that the pool starts and stops. ``MPROC_CLUSTER`` (which ``python -m
+            mproc run --cluster ADDRESS`` sets) also makes every Pool that names no
+            backend a dask pool.
 
     Raises:
         ValueError: ``processes`` < 1, or ``maxtasksperchild`` is not a positive int.
         TypeError: ``initializer`` is not callable.
+        mproc.errors.ClusterConnectionError: ``backend="dask"`` and the scheduler did
+            not answer within dask's connect timeout, or has no workers.
 
     Beyond the stdlib it never hangs: a worker that dies fails the task it was running
     with ``mproc.errors.WorkerLostError`` and is replaced; an unpicklable result fails
@@ -158,7 +172,8 @@ class Pool:
     def __init__(self, processes: int | None = None,
                  initializer: Callable[..., object] | None = None,
                  initargs: Iterable[Any] = (), maxtasksperchild: int | None = None,
-                 context: BaseContext | None = None, *, backend: str | None = None) -> None:
+                 context: BaseContext | None = None, *, backend: str | None = None,
+                 cluster: Any = None) -> None:
         self._state = INIT
         self._backend: Backend | None = None
         self._iterators: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -166,12 +181,22 @@ class Pool:
         self._feeders = 0
         self._feeders_done = threading.Condition(self._lock)
         name = backend or self._backend_name
+        options: dict[str, Any] = {}
+        if backend is None and name == "processes" and os.environ.get(CLUSTER_ENV):
+            name = "dask"  # python -m mproc run --cluster ADDRESS
+        if name == "dask":
+            options["cluster"] = cluster if cluster is not None else os.environ.get(
+                CLUSTER_ENV) or None
+        elif cluster is not None:
+            raise ValueError(f"cluster= is for backend='dask', not {name!r}")
+        backend_class = _backend.load(name)
         if context is None and name == "processes":
             context = _default_context()
         self._ctx = context
         if processes is None:
-            processes = usable_cpu_count()
-        if processes < 1:
+            # a backend that sizes itself (a cluster's threads) is told 0
+            processes = 0 if backend_class.sizes_itself else usable_cpu_count()
+        elif processes < 1:
             raise ValueError("Number of processes must be at least 1")
         if maxtasksperchild is not None and (
                 isinstance(maxtasksperchild, bool) or not isinstance(maxtasksperchild, int)
@@ -179,18 +204,17 @@ class Pool:
             raise ValueError("maxtasksperchild must be a positive int or None")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        self._processes = processes
-        options: dict[str, Reducers] = {}
         queues: tuple[Any, ...] = ()
         if type(self)._setup_queues is not Pool._setup_queues:  # once per pool, not per task
             queues, options["reducers"] = self._subclass_pickling()
         try:
-            self._backend = _backend.load(name)(processes, initializer, tuple(initargs),
-                                                maxtasksperchild, context, **options)
+            self._backend = backend_class(processes, initializer, tuple(initargs),
+                                          maxtasksperchild, context, **options)
             self._backend.start()
         except BaseException:
             _close_queues(queues)
             raise
+        self._processes = self._backend.size
         self._state = RUN
         self._terminate = Finalize(self, _shutdown,
                                    args=(self._backend, self._iterators, queues),

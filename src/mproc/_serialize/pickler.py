@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar
 
 __all__ = ["Pickler", "ReferencePickler", "dumps", "loads", "dump", "register",
+           "reducer_table",
            "register_deferred", "refresh_reducers", "PROTOCOL"]
 
 PROTOCOL = 5
@@ -103,6 +104,12 @@ _table_key: tuple[int, int, int] = (-1, -1, -1)
 def register_deferred(module: str, attr: str, reduce: Callable[[Any], Any]) -> None:
     """Register ``reduce`` for ``module.attr`` once ``module`` has been imported."""
     _deferred.append((module, attr, reduce))
+
+
+def reducer_table() -> dict[Any, Any]:
+    """copyreg's reducers with mproc's (and the stdlib peer's) on top: what mproc's
+    picklers use as ``dispatch_table``, for a pickler of another kind to use too."""
+    return _dispatch_table()
 
 
 def _dispatch_table() -> dict[Any, Any]:

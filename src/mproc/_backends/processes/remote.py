@@ -12,7 +12,7 @@ it cannot be unpickled in the parent, the task fails with a
 from __future__ import annotations
 
 from ...errors import MaybeEncodingError, RemoteTraceback, ResultUnpicklingError
-from ..base import describe_exception
+from ..base import describe_exception, format_remote
 from . import codec
 
 TYPE_CHECKING = False
@@ -27,13 +27,6 @@ _WHERE = {
     codec.PHASE_FUNC: "raised in worker pid {pid} while unpickling the task's function",
     codec.PHASE_RESULT: "raised in worker pid {pid} while pickling the task's result",
 }
-
-
-def format_remote(exc: BaseException) -> str:
-    """The traceback of ``exc`` as text (in the worker)."""
-    import traceback
-
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def pack_exception(exc: BaseException) -> tuple[bytes, list[bytes]]:
