@@ -469,3 +469,69 @@ def test_the_embedded_default_starts_and_stops_a_local_cluster() -> None:
 def test_cluster_is_for_the_dask_backend_only() -> None:
     with pytest.raises(ValueError, match="cluster= is for backend='dask'"):
         mproc.Pool(1, cluster="tcp://127.0.0.1:8786")
+
+
+# -- the Executor front end on the same backend ----------------------------------------
+
+def test_process_pool_executor_on_the_cluster(cluster: Cluster) -> None:
+    import concurrent.futures
+
+    import mproc.futures
+
+    cluster.wait_for_workers()
+    with mproc.futures.ProcessPoolExecutor(backend="dask", cluster=cluster.client) as ex:
+        futures = [ex.submit(square, i) for i in range(20)]
+        assert [f.result(60) for f in futures] == [i * i for i in range(20)]
+        assert list(ex.map(add, range(5), range(5), timeout=60)) == [0, 2, 4, 6, 8]
+        assert isinstance(futures[0], concurrent.futures.Future)
+        with pytest.raises(ZeroDivisionError):
+            ex.submit(lambda: 1 / 0).result(60)
+        with pytest.raises(TaskTimeoutError):
+            ex.options(task_timeout=0.5).submit(time.sleep, 5).result(60)
+        assert ex.submit(where).result(60) in cluster.client.scheduler_info()["workers"]
+    with pytest.raises(ValueError, match="cluster= is for backend='dask'"):
+        mproc.futures.ProcessPoolExecutor(1, cluster="tcp://127.0.0.1:8786")
+
+
+def test_ctrl_c_during_map_stops_the_clusters_work(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.wait_for_workers()
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import sys, time, pathlib\n"
+        "import mproc\n"
+        "FOLDER = sys.argv[2]\n"
+        "def touch(i, folder=FOLDER):  # bound here: a worker's sys.argv is its own\n"
+        "    time.sleep(0.3)\n"
+        "    pathlib.Path(folder, str(i)).write_text(str(time.time()))\n"
+        "    return i\n"
+        "if __name__ == '__main__':\n"
+        "    with mproc.Pool(backend='dask', cluster=sys.argv[1]) as pool:\n"
+        "        print('mapping', flush=True)\n"
+        "        try:\n"
+        "            pool.map(touch, range(200), chunksize=1)\n"
+        "        except KeyboardInterrupt:\n"
+        "            print('interrupted', flush=True)\n"
+        "            raise\n")
+    out = tmp_path / "flags"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("MPROC_CLUSTER", None)
+    proc = subprocess.Popen([sys.executable, str(script), cluster.address, str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "mapping"
+        deadline = time.monotonic() + 60
+        while len(os.listdir(out)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        interrupted_at = time.time()
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "interrupted" in stdout and "KeyboardInterrupt" in stderr
+    time.sleep(1.5)
+    late = [f for f in os.listdir(out) if float((out / f).read_text()) > interrupted_at + 0.5]
+    assert not late, f"{len(late)} calls ran after the Ctrl-C"
+    assert len(os.listdir(out)) < 50

@@ -104,6 +104,7 @@ _TRANSLATIONS: dict[str, dict[type[BaseException], type[BaseException]]] = {
         _errors.PoolTerminatedError: ThreadPoolTerminatedError,
     },
 }
+_TRANSLATIONS["dask"] = _TRANSLATIONS["processes"]  # a cluster's workers are processes
 
 
 _BROKEN_POOL = {WorkerLostError, StartupError, PoolTerminatedError, ResultUnpicklingError}

@@ -229,18 +229,20 @@ class _PoolExecutor(_cf.Executor):
 
     def __init__(self, max_workers: int, initializer: Callable[..., object] | None,
                  initargs: tuple[Any, ...], max_tasks_per_child: int | None, context: Any,
-                 task_timeout: float | None, on_demand: bool) -> None:
+                 task_timeout: float | None, on_demand: bool, kind: str | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._max_workers = max_workers
         self._task_timeout = _positive_seconds(task_timeout, "task_timeout")
-        kind = self._backend_kind
+        kind = kind or self._backend_kind
         if initializer is not None:
             initializer, initargs = _run_initializer, (initializer, initargs)
+        extra = options or {}
 
         def make_backend() -> _base.Backend:
             backend = _base.load(kind)(max_workers, initializer, initargs,
-                                       max_tasks_per_child, context)
+                                       max_tasks_per_child, context, **extra)
             self._configure(backend)
             return backend
 
@@ -442,6 +444,10 @@ class ProcessPoolExecutor(_PoolExecutor):
     task_timeout=)`` or ``options(task_timeout=)``) kills a task that overruns
     with its processes (``TaskTimeoutError``); ``future.cancel(running=True)``
     stops a task that runs; lambdas and closures work under every start method.
+
+    ``backend="dask"`` runs the tasks on a Dask cluster instead (``cluster=``: a
+    scheduler address, a ``distributed.Client`` or None, as for
+    ``mproc.Pool(backend="dask")``; ``max_workers=None``: the cluster's threads).
     """
 
     _backend_kind = "processes"
@@ -449,7 +455,23 @@ class ProcessPoolExecutor(_PoolExecutor):
     def __init__(self, max_workers: int | None = None, mp_context: Any = None,
                  initializer: Callable[..., object] | None = None,
                  initargs: Iterable[Any] = (), *, max_tasks_per_child: int | None = None,
-                 task_timeout: float | None = None) -> None:
+                 task_timeout: float | None = None, backend: str = "processes",
+                 cluster: Any = None) -> None:
+        if backend == "dask":
+            # the tasks run on a Dask cluster (as Pool(backend="dask")): max_workers
+            # None is the cluster's threads; mp_context does not apply
+            if max_workers is not None and max_workers <= 0:
+                raise ValueError("max_workers must be greater than 0")
+            self._mp_context = mp_context
+            self._max_tasks_per_child = max_tasks_per_child
+            super().__init__(max_workers or 0, initializer, tuple(initargs),
+                             max_tasks_per_child, None, task_timeout, False, kind="dask",
+                             options={"cluster": cluster})
+            return
+        if backend != "processes":
+            raise ValueError(f"backend must be 'processes' or 'dask', not {backend!r}")
+        if cluster is not None:
+            raise ValueError("cluster= is for backend='dask'")
         if max_workers is None:
             max_workers = usable_cpu_count()
         elif max_workers <= 0:
