@@ -4,7 +4,7 @@ Data flow::
 
     front end: submit([Task, ...])
         -> pending (per function: items waiting)
-    dispatcher thread ("mproc-dask-dispatch"), at most 2 batches per cluster thread out:
+    dispatcher thread ("mproc-dask-dispatch"), at most one batch per cluster thread out:
         take consecutive tasks of one function, sized by Sizer (about 0.2 s of work;
         a single-task probe first), claimed (an Executor's cancel wins before this)
         encode: pickle; large buffers scattered once -> futures
@@ -33,6 +33,7 @@ import itertools
 import pickle
 import sys
 import threading
+import time
 import uuid
 
 from ...errors import (
@@ -100,6 +101,8 @@ class DaskBackend(Backend):
         self._connection: cluster.Connection | None = None
         self._plugin: str | None = None
         self._threads: list[threading.Thread] = []
+        self._teardown_thread: threading.Thread | None = None
+        self._was_busy = False  # batches were out when terminate() came
 
     # -- the Backend API ----------------------------------------------------------
 
@@ -200,6 +203,7 @@ class DaskBackend(Backend):
             for batch in self._inflight.values():
                 failed.extend(t for t in batch.tasks if id(t.job) not in batch.dropped)
                 futures.append(batch.future)
+            self._was_busy = bool(futures)
             self._inflight.clear()
             self._cond.notify_all()
         connection = self._connection
@@ -218,7 +222,13 @@ class DaskBackend(Backend):
     def join(self, timeout: float | None = None) -> bool:
         if threading.current_thread() in self._threads:
             raise RuntimeError("a pool cannot be joined from one of its own threads")
-        return self._stopped.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._stopped.wait(timeout):
+            return False
+        thread = self._teardown_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return True
 
     def cancel(self, job: Any) -> bool:
         futures = []
@@ -258,7 +268,7 @@ class DaskBackend(Backend):
                             break
                         self._cond.wait()
                         continue
-                    if len(self._inflight) >= 2 * self.size:
+                    if len(self._inflight) >= self.size:
                         self._cond.wait()
                         continue
                     fid = id(self._pending[0].func)
@@ -413,14 +423,35 @@ class DaskBackend(Backend):
         if inline:
             self._teardown()
         else:
-            threading.Thread(target=self._teardown, name="mproc-dask-teardown",
-                             daemon=False).start()
+            self._teardown_thread = threading.Thread(
+                target=self._teardown, name="mproc-dask-teardown", daemon=False)
+            self._teardown_thread.start()
+
+    def _restart_stuck_workers(self, client: Any) -> None:
+        """A batch still running a second after terminate() is blocked in a call that
+        cannot be interrupted (``time.sleep(300)``): restart, through its nanny, each
+        worker where it runs alone, so the work really stops and nobody else's is
+        lost. A worker that also runs other tasks is left alone (the call ends by
+        itself; its answer is dropped)."""
+        if not self._was_busy:
+            return
+        try:
+            time.sleep(1.0)
+            stuck = [address for address, alone in
+                     client.run(remote.stuck_pool, self.token, on_error="return").items()
+                     if alone is True]
+            if stuck:
+                client.restart_workers(stuck, timeout=30)
+        except Exception:
+            pass
 
     def _teardown(self) -> None:
         connection = self._connection
         try:
             if connection is not None:
                 client = connection.client
+                if self._state is TERMINATE:
+                    self._restart_stuck_workers(client)
                 try:
                     if self._plugin is not None:
                         client.unregister_worker_plugin(self._plugin)
@@ -440,13 +471,16 @@ class DaskBackend(Backend):
 
 
 def _unsendable(task: Task, exc: BaseException) -> BaseException:
-    error = TypeError(
-        f"{task.describe()} cannot be sent to the Dask cluster: {describe_exception(exc)}. "
-        f"Its function and arguments must pickle; objects that work on one machine only "
-        f"(an mproc Lock, Queue, Event or shared memory) cannot go to a Dask worker: "
-        f"use a manager proxy over TCP (mproc.managers) or Dask's own primitives")
-    error.__cause__ = exc
-    return error
+    """The pickling error itself (as a local pool raises it), with a note that says
+    what to do (Python 3.11+; 3.10 has no notes)."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(
+            f"{task.describe()} cannot be sent to the Dask cluster: its function and "
+            f"arguments must pickle. Objects that work on one machine only (an mproc "
+            f"Lock, Queue, Event or shared memory) cannot go to a Dask worker: use a "
+            f"manager proxy over TCP (mproc.managers) or Dask's own primitives")
+    return exc
 
 
 def _decode(task: Task, answer: tuple[Any, ...], address: str) -> tuple[bool, Any]:

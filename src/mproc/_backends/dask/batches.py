@@ -24,6 +24,7 @@ import functools
 import io
 import threading
 import time
+import types
 import weakref
 
 import cloudpickle
@@ -164,6 +165,10 @@ class _BatchPickler(cloudpickle.Pickler):
         self._index: dict[int, int] = {}
 
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is types.MethodType:
+            # as pickle does, by name on the pickled owner: cloudpickle would copy the
+            # function's code by value, and its tracebacks would lose their source lines
+            return getattr, (obj.__self__, obj.__func__.__name__)
         # A manager proxy travels with its authkey (it would not work remotely without)
         reduce_for_cluster = getattr(type(obj), "__reduce_for_cluster__", None)
         if reduce_for_cluster is not None and not isinstance(obj, type):

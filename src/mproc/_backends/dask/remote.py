@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..base import Backend
 
 __all__ = ["run_batch", "register_pool", "cancel_pool", "forget_pool", "OK", "ERROR", "SKIPPED",
-           "cancel_pool_soon",
+           "cancel_pool_soon", "stuck_pool",
            "KEY_PREFIX"]
 
 OK, ERROR, SKIPPED = 0, 1, 2
@@ -51,6 +51,7 @@ _lock = threading.Lock()
 _cancelled: set[str] = set()  # pools terminated: their batches stop between items
 _initializers: dict[str, tuple[Callable[..., Any] | None, tuple[Any, ...]]] = {}
 _sandboxes: dict[str, Backend] = {}
+_running: dict[str, set[int]] = {}  # pool token -> idents of the threads running its batches
 
 
 class _Unpickler(pickle.Unpickler):
@@ -64,9 +65,14 @@ class _Unpickler(pickle.Unpickler):
         return self.scattered[pid]
 
 
+# Results and exceptions go back as a local pool's do: functions by reference only (a
+# lambda in a result is the stdlib's MaybeEncodingError), ``__main__`` objects by name.
+_dumps = pickler.ReferencePickler.dumps
+
+
 def _pack_value(value: Any) -> tuple[Any, ...]:
     try:
-        return (OK, pickler.dumps(value))
+        return (OK, _dumps(value))
     except Exception as exc:
         return _pack_error(MaybeEncodingError(exc, value), traceback=False)
 
@@ -74,9 +80,9 @@ def _pack_value(value: Any) -> tuple[Any, ...]:
 def _pack_error(exc: BaseException, traceback: bool = True) -> tuple[Any, ...]:
     text = format_remote(exc) if traceback else ""
     try:
-        blob = pickler.dumps(exc)
+        blob = _dumps(exc)
     except Exception as error:
-        blob = pickler.dumps(MaybeEncodingError(error, exc))
+        blob = _dumps(MaybeEncodingError(error, exc))
     return (ERROR, text, blob)
 
 
@@ -93,8 +99,9 @@ def _call(token: str, func: Callable[..., Any], mode: int, payload: Any) -> Any:
     return values
 
 
-class _Stopped(Exception):
-    """The pool was terminated while this task ran: its answer is not wanted."""
+class _Stopped(BaseException):
+    """The pool was terminated while this task ran: its answer is not wanted (a
+    BaseException, so that the task's own ``except Exception`` does not catch it)."""
 
 
 def _address() -> str:
@@ -112,6 +119,29 @@ def run_batch(token: str, blob: bytes, *scattered: Any) -> tuple[list[tuple[Any,
     tasks = _Unpickler(blob, scattered).load()
     if any(spec[3] is not None for spec in tasks):
         return (*_run_sandboxed(token, tasks), _address())
+    me = threading.get_ident()
+    with _lock:
+        _running.setdefault(token, set()).add(me)
+    try:
+        return _run_here(token, tasks)
+    except _Stopped:  # raised into this thread by cancel_pool
+        return [(SKIPPED,)] * len(tasks), [0.0] * len(tasks), _address()
+    finally:
+        while True:  # a stop raised into this thread may land here: leave regardless
+            try:
+                with _lock:
+                    threads = _running.get(token)
+                    if threads is not None:
+                        threads.discard(me)
+                        if not threads:
+                            del _running[token]
+                break
+            except _Stopped:
+                continue
+
+
+def _run_here(token: str, tasks: list[Any]) -> tuple[list[tuple[Any, ...]], list[float],
+                                                      str]:
     answers: list[tuple[Any, ...]] = []
     seconds: list[float] = []
     for func, mode, payload, _timeout, *_describe in tasks:
@@ -212,12 +242,36 @@ def register_pool(token: str, initializer: Callable[..., Any] | None,
 
 
 def cancel_pool(token: str) -> None:
-    """The pool was terminated: running batches stop, its sandbox's workers die."""
+    """The pool was terminated: running batches stop, its sandbox's workers die.
+
+    A batch that runs Python code gets ``_Stopped`` raised in its thread at the next
+    bytecode; one blocked in a C call (``time.sleep``) stops when the call returns,
+    or when ``stuck_pool`` finds it and the client restarts the worker.
+    """
+    import ctypes
+
     with _lock:
         _cancelled.add(token)
         sandbox = _sandboxes.pop(token, None)
+        threads = list(_running.get(token, ()))
+        for ident in threads:  # under the lock: a thread leaves _running under it too
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                                       ctypes.py_object(_Stopped))
     if sandbox is not None:
         sandbox.terminate()
+
+
+def stuck_pool(token: str, dask_worker: Any = None) -> bool:
+    """True if a batch of the terminated pool still runs here and nothing else does,
+    so that restarting this worker stops it and harms no one (``client.run``)."""
+    with _lock:
+        if not _running.get(token):
+            return False
+    if dask_worker is None:
+        return False
+    mine = f"{KEY_PREFIX}{token}-"
+    executing = getattr(dask_worker.state, "executing", ())
+    return all(str(getattr(ts, "key", "")).startswith(mine) for ts in executing)
 
 
 async def cancel_pool_soon(token: str) -> None:
