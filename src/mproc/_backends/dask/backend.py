@@ -287,7 +287,8 @@ class DaskBackend(Backend):
         """Pop the next batch of ``fid`` from the pending tasks (lock held)."""
         sizer, pending = self._sizer, self._pending
         probe = sizer.estimate(fid) is None
-        limit = 1 if probe else sizer.batch_items(fid, self._pending_items[fid], self.size)
+        free = self.size - len(self._inflight)
+        limit = 1 if probe else sizer.batch_items(fid, self._pending_items[fid], self.size, free)
         timed = pending[0].timeout is not None
         tasks: list[Task] = []
         items = 0

@@ -88,12 +88,17 @@ class Sizer:
         while len(self._per_item) > 256:
             self._per_item.popitem(last=False)
 
-    def batch_items(self, fid: int, pending_items: int, threads: int) -> int:
-        """How many items the next batch of ``fid`` should hold (at least one task)."""
+    def batch_items(self, fid: int, pending_items: int, threads: int, free: int) -> int:
+        """How many items the next batch of ``fid`` should hold (at least one task),
+        with ``free`` of the cluster's ``threads`` idle."""
         estimate = self.estimate(fid)
         if estimate is None:
             return 1
         wanted = max(1, int(TARGET_SECONDS / estimate))
+        if fid in self._per_item and pending_items * estimate <= TARGET_SECONDS * threads:
+            # little work left, by a measured estimate (not the probe's lower bound):
+            # one batch for each idle thread, at once (finer only adds round trips)
+            return max(1, min(wanted, -(-pending_items // max(1, free))))
         share = -(-pending_items // max(1, 2 * threads))  # two batches per thread at least
         return max(1, min(wanted, share))
 
