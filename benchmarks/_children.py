@@ -173,3 +173,11 @@ def dict_proxy_object_calls(proxy, n, conn):
         proxy.get(i % 64, None)
     conn.send(time.perf_counter() - t0)
     conn.close()
+
+
+def on_cpu(cpu, target, *args):
+    """``target(*args)`` with this process pinned to CPU ``cpu``."""
+    import os
+
+    os.sched_setaffinity(0, {cpu})
+    target(*args)

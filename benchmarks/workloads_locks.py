@@ -9,10 +9,11 @@ final count is checked, so a lock that does not exclude fails the workload).
 
 from __future__ import annotations
 
+import os
 import time
 
 from benchmarks import _children
-from benchmarks.harness import Measurement, workload
+from benchmarks.harness import Measurement, Skip, workload
 
 _QUICK = {"n": 1000}
 _UNCONTENDED = {"n": 500000}
@@ -40,10 +41,15 @@ def _uncontended_with(lock, n: int) -> Measurement:
     return Measurement(units=n, seconds=time.perf_counter() - t0)
 
 
-def _race(ctx, target, shared, n: int, who: str) -> float:
-    """Two processes run ``target(shared, n, go)`` from one start signal; seconds taken."""
+def _race(ctx, target, shared, n: int, who: str, cpus=None) -> float:
+    """Two processes run ``target(shared, n, go)`` from one start signal; seconds taken.
+    ``cpus``: pin the two to these CPUs (one each)."""
     go = ctx.Event()
-    procs = [ctx.Process(target=target, args=(shared, n, go)) for _ in range(2)]
+    if cpus is None:
+        procs = [ctx.Process(target=target, args=(shared, n, go)) for _ in range(2)]
+    else:
+        procs = [ctx.Process(target=_children.on_cpu, args=(cpu, target, shared, n, go))
+                 for cpu in cpus]
     for p in procs:
         p.start()
     t0 = time.perf_counter()
@@ -57,9 +63,15 @@ def _race(ctx, target, shared, n: int, who: str) -> float:
     return seconds
 
 
-def _contended(mp, make_lock, target, n: int) -> Measurement:
+def _contended(mp, make_lock, target, n: int, two_cpus: bool = False) -> Measurement:
     ctx = mp.get_context("fork")
-    seconds = _race(ctx, target, make_lock(ctx), n, "lock")
+    cpus = None
+    if two_cpus:
+        allowed = sorted(os.sched_getaffinity(0))
+        if len(allowed) < 2:
+            raise Skip("needs two CPUs")
+        cpus = allowed[:2]
+    seconds = _race(ctx, target, make_lock(ctx), n, "lock", cpus)
     return Measurement(units=2 * n, seconds=seconds)
 
 
@@ -81,17 +93,25 @@ def _register_paths(kind: str, label: str) -> None:
     def contended_with(mp, n: int) -> Measurement:
         return _contended(mp, make, _children.hammer_lock, n)
 
+    def contended_explicit_two_cpus(mp, n: int) -> Measurement:
+        return _contended(mp, make, _children.hammer_lock_explicit, n, two_cpus=True)
+
     var = label.lower()
     explicit.__doc__ = f"`{var}.acquire(); {var}.release()` n times in one process."
     with_block.__doc__ = f"`with {var}: pass` n times in one process."
     contended_explicit.__doc__ = (f"Two processes each do `{var}.acquire(); {var}.release()` "
                                   f"n times on one {label}.")
     contended_with.__doc__ = f"Two processes each do `with {var}: pass` n times on one {label}."
+    contended_explicit_two_cpus.__doc__ = (
+        "As contended.acquire_release, each process pinned to a CPU of its own (really "
+        "contended: unpinned, the kernel may put both on one CPU, where they take turns).")
     for path, fn, target, params in (
             ("acquire_release", explicit, 1.0, _UNCONTENDED),
             ("with", with_block, 1.0, _UNCONTENDED),
             ("contended.acquire_release", contended_explicit, 1.5, _CONTENDED_BARE),
-            ("contended.with", contended_with, 1.5, _CONTENDED_BARE)):
+            ("contended.with", contended_with, 1.5, _CONTENDED_BARE),
+            ("contended.acquire_release.two_cpus", contended_explicit_two_cpus, 1.5,
+             _CONTENDED_BARE)):
         workload(f"{kind}.{path}", target=target, unit="ops/s", params=params,
                  quick=_QUICK)(fn)
 
