@@ -33,6 +33,9 @@ cluster) needs no change to the front end.
 from __future__ import annotations
 
 import importlib
+import sys
+
+from ..errors import MaybeEncodingError, RemoteTraceback, ResultUnpicklingError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
     Reducers = tuple[ReducerMap | None, ReducerMap | None]
 
 __all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name", "describe_exception",
-           "format_remote"]
+           "format_remote", "deliver_safely", "delivery_failed", "remote_exception"]
 
 # Task modes: how the function is applied to the task's payload.
 APPLY, MAP, STARMAP = 0, 1, 2
@@ -65,6 +68,42 @@ def describe_exception(exc: BaseException) -> str:
     import traceback  # only when something failed: it costs 2 ms to import
 
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def deliver_safely(task: Task, ok: bool, value: Any) -> None:
+    """``task.deliver(ok, value)``; a callback that raises is reported, not propagated
+    into the backend's thread."""
+    try:
+        task.deliver(ok, value)
+    except Exception:
+        delivery_failed(task)
+
+
+def delivery_failed(task: Task) -> None:
+    import traceback
+
+    sys.stderr.write(f"mproc pool: delivering the result of {task.describe()} failed:\n")
+    traceback.print_exc()
+
+
+def remote_exception(load: Callable[[], Any], text: str, header: str,
+                     task: str) -> BaseException:
+    """The exception a worker sent (``load()`` unpickles it), its traceback ``text``
+    set as a ``RemoteTraceback`` cause headed ``header``; a ResultUnpicklingError
+    naming ``task`` if it does not unpickle."""
+    cause = RemoteTraceback(f"{header}:\n{text}" if text else header)
+    try:
+        exc = load()
+        if not isinstance(exc, BaseException):
+            raise TypeError(f"expected an exception, got {type(exc).__name__}")
+    except BaseException as error:
+        failure = ResultUnpicklingError(describe_exception(error),
+                                        f"the exception raised by {task}")
+        failure.__cause__ = cause
+        return failure
+    if text and not isinstance(exc, MaybeEncodingError):
+        exc.__cause__ = cause
+    return exc
 
 
 def format_remote(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import threading
 import time
 
 from ..errors import PoolTerminatedError, StartupError, TaskTimeoutError
-from .base import APPLY, MAP, Backend, describe_exception
+from .base import APPLY, MAP, Backend, deliver_safely, describe_exception
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -312,13 +312,5 @@ class ThreadBackend(Backend):
         return PoolTerminatedError(f"{task.describe()} did not finish: the pool was terminated")
 
     def _deliver(self, task: Task, ok: bool, value: Any) -> None:
-        with self._deliver_lock:
-            try:
-                task.deliver(ok, value)
-            except Exception:
-                import sys
-                import traceback
-
-                sys.stderr.write(f"mproc pool: delivering the result of {task.describe()} "
-                                 "failed:\n")
-                traceback.print_exc()
+        with self._deliver_lock:  # one answer at a time, as the stdlib's result thread
+            deliver_safely(task, ok, value)

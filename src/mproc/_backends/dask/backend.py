@@ -43,7 +43,7 @@ from ...errors import (
     StartupError,
     WorkerLostError,
 )
-from ..base import Backend, describe_exception
+from ..base import Backend, deliver_safely, describe_exception, remote_exception
 from . import batches, cluster, remote
 from .batches import Scatterer, Sizer, encode, items_of
 
@@ -405,15 +405,8 @@ class DaskBackend(Backend):
     # -- answers and teardown ------------------------------------------------------------
 
     def _deliver(self, task: Task, ok: bool, value: Any) -> None:
-        with self._deliver_lock:
-            try:
-                task.deliver(ok, value)
-            except Exception:
-                import traceback
-
-                sys.stderr.write(f"mproc pool: delivering the result of {task.describe()} "
-                                 "failed:\n")
-                traceback.print_exc()
+        with self._deliver_lock:  # one answer at a time, as the stdlib's result thread
+            deliver_safely(task, ok, value)
 
     def _begin_teardown(self, inline: bool) -> None:
         with self._cond:
@@ -494,20 +487,8 @@ def _decode(task: Task, answer: tuple[Any, ...], address: str) -> tuple[bool, An
             error.__cause__ = exc
             return False, error
     _kind, text, blob = answer
-    header = f"raised on Dask worker {address}"
-    cause = RemoteTraceback(f"{header}:\n{text}" if text else header)
-    try:
-        raised = pickle.loads(blob)
-        if not isinstance(raised, BaseException):
-            raise TypeError(f"expected an exception, got {type(raised).__name__}")
-    except BaseException as error:
-        failure = ResultUnpicklingError(describe_exception(error),
-                                        f"the exception raised by {task.describe()}")
-        failure.__cause__ = cause
-        return False, failure
-    if text:
-        raised.__cause__ = cause
-    return False, raised
+    return False, remote_exception(lambda: pickle.loads(blob), text,
+                                   f"raised on Dask worker {address}", task.describe())
 
 
 def _batch_error(task: Task, exc: BaseException) -> BaseException:

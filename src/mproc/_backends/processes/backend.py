@@ -43,7 +43,7 @@ import time
 
 from ..._runtime import log
 from ...errors import PoolTerminatedError, StartupError
-from ..base import Backend
+from ..base import Backend, deliver_safely, delivery_failed
 from . import codec
 from .codec import Reducers
 from .envelopes import Envelope, FunctionTable, decode, discard_segments, encode
@@ -209,7 +209,7 @@ class ProcessBackend(Supervision, Backend):
                 envelopes = []
         self._enqueue(envelopes, failed)
         for task, error in failed:
-            _deliver(task, False, error)
+            deliver_safely(task, False, error)
 
     def _enqueue(self, envelopes: list[Envelope],
                  failed: list[tuple[Task, BaseException]]) -> None:
@@ -405,18 +405,4 @@ class ProcessBackend(Supervision, Backend):
             try:
                 task.job._deliver(task.index, ok, value, task.count)
             except Exception:
-                _deliver_failed(task)
-
-
-def _deliver(task: Task, ok: bool, value: Any) -> None:
-    try:
-        task.deliver(ok, value)
-    except Exception:
-        _deliver_failed(task)
-
-
-def _deliver_failed(task: Task) -> None:
-    import traceback
-
-    sys.stderr.write(f"mproc pool: delivering the result of {task.describe()} failed:\n")
-    traceback.print_exc()
+                delivery_failed(task)

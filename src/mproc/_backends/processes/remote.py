@@ -11,8 +11,8 @@ it cannot be unpickled in the parent, the task fails with a
 
 from __future__ import annotations
 
-from ...errors import MaybeEncodingError, RemoteTraceback, ResultUnpicklingError
-from ..base import describe_exception, format_remote
+from ...errors import MaybeEncodingError
+from ..base import describe_exception, format_remote, remote_exception
 from . import codec
 
 TYPE_CHECKING = False
@@ -48,16 +48,4 @@ def unpack_exception(text: str, payload: Any, phase: int, pid: int | None,
                      task: str) -> BaseException:
     """Parent side: the exception to raise for an ERROR message."""
     header = _WHERE.get(phase, _WHERE[codec.PHASE_RUN]).format(pid=pid)
-    cause = RemoteTraceback(f"{header}:\n{text}" if text else header)
-    try:
-        exc = codec.loads(payload)
-        if not isinstance(exc, BaseException):
-            raise TypeError(f"expected an exception, got {type(exc).__name__}")
-    except BaseException as error:
-        failure = ResultUnpicklingError(describe_exception(error),
-                                        f"the exception raised by {task}")
-        failure.__cause__ = cause
-        return failure
-    if text and not isinstance(exc, MaybeEncodingError):
-        exc.__cause__ = cause
-    return exc
+    return remote_exception(lambda: codec.loads(payload), text, header, task)
