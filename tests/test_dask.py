@@ -582,3 +582,25 @@ def test_ctrl_c_during_map_stops_the_clusters_work(cluster: Cluster, tmp_path: P
     late = [f for f in os.listdir(out) if float((out / f).read_text()) > interrupted_at + 0.5]
     assert not late, f"{len(late)} calls ran after the Ctrl-C"
     assert len(os.listdir(out)) < 50
+
+
+def test_progress_reports_every_item(pool: mproc.pool.Pool) -> None:
+    seen: list[tuple[int, int | None]] = []
+    assert pool.map(square, range(100), progress=lambda done, total: seen.append(
+        (done, total))) == [x * x for x in range(100)]
+    assert seen and seen[-1] == (100, 100)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_without_distributed_the_error_says_how_to_install() -> None:
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "import mproc\n"
+            "try:\n"
+            "    mproc.Pool(backend='dask')\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("MPROC_CLUSTER", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert "pip install 'pymproc[dask]'" in done.stdout, done.stderr
