@@ -333,12 +333,16 @@ class DaskBackend(Backend):
             return
         batch.future = future
         with self._cond:
-            if self._state is TERMINATE:
-                future.cancel()
-                return
-            self._inflight[key] = batch
-            self._completed.add(future)
-            self._cond.notify_all()
+            terminated = self._state is TERMINATE
+            if not terminated:
+                self._inflight[key] = batch
+                self._completed.add(future)
+                self._cond.notify_all()
+        if terminated:  # terminate() ran while it was being sent: it saw neither list
+            future.cancel()
+            for task in batch.tasks:
+                self._deliver(task, False, PoolTerminatedError(
+                    f"{task.describe()} did not finish: the pool was terminated"))
 
     def _encode_each(self, batch: _Batch) -> tuple[bytes, list[Any]]:
         """A batch did not pickle: fail the tasks that do not, send the others."""
