@@ -181,3 +181,8 @@ def on_cpu(cpu, target, *args):
 
     os.sched_setaffinity(0, {cpu})
     target(*args)
+
+
+def churn(k):
+    """A fixed amount of CPU work that allocates as it goes (a list of k ints)."""
+    return sum([i * 2 for i in range(k)])

@@ -337,6 +337,32 @@ def test_a_killed_worker_fails_only_its_tasks(pool: mproc.pool.Pool, cluster: Cl
     assert seen & fresh
 
 
+def die_first_times(counter: str, deaths: int) -> str:
+    with open(counter, "a") as file:
+        file.write("x")
+    if len(Path(counter).read_text()) <= deaths:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return where()
+
+
+def test_retries_run_a_lost_task_again(pool: mproc.pool.Pool, cluster: Cluster,
+                                       tmp_path: Path) -> None:
+    once, always = str(tmp_path / "once"), str(tmp_path / "always")
+    assert pool.apply(die_first_times, (once, 1), retries=1)
+    assert len(Path(once).read_text()) == 2  # it ran again after the death
+    with pytest.raises(WorkerLostError, match=r"It ran 2 times \(retries=1\)"):
+        pool.apply(die_first_times, (always, 99), retries=1)
+    assert len(Path(always).read_text()) == 2
+    cluster.wait_for_workers(2)
+    cluster.pids |= _worker_pids(cluster.client)
+
+
+def test_memory_limit_is_refused_with_dask_s_own_named(cluster: Cluster) -> None:
+    with pytest.raises(ValueError, match="memory_limit= is not supported by the 'dask'.*"
+                                         "--memory-limit"):
+        mproc.Pool(backend="dask", cluster=cluster.client, memory_limit=1 << 30)
+
+
 def test_initializer_runs_in_every_worker(cluster: Cluster) -> None:
     cluster.wait_for_workers()
     with mproc.Pool(backend="dask", cluster=cluster.client, initializer=remember,

@@ -81,6 +81,7 @@ class BaseProcess:
         kwargs: Mapping[str, Any] | None = None,
         *,
         daemon: bool | None = None,
+        outlive_parent: bool = False,
     ) -> None:
         assert group is None, "group argument must be None for now"
         current = STATE.current
@@ -98,6 +99,7 @@ class BaseProcess:
         )
         if daemon is not None:
             self.daemon = daemon
+        self._outlive_parent = bool(outlive_parent)
         STATE.dangling.add(self)
 
     def _check_closed(self) -> None:
@@ -217,6 +219,21 @@ class BaseProcess:
         self._config["daemon"] = daemonic
 
     @property
+    def outlive_parent(self) -> bool:
+        """Whether the child may go on after its parent died without cleaning up.
+
+        False (the default): a child whose parent is killed (SIGKILL, the OOM killer)
+        is stopped with all its descendants, a daemonic one at once and any other
+        within ``ORPHAN_GRACE_SECONDS``. True opts out, as the stdlib behaves.
+        """
+        return bool(getattr(self, "_outlive_parent", False))
+
+    @outlive_parent.setter
+    def outlive_parent(self, outlive: bool) -> None:
+        assert self._popen is None, "process has already started"
+        self._outlive_parent = bool(outlive)
+
+    @property
     def authkey(self) -> bytes:
         """The key of Listener/Client and manager authentication (inherited from the parent)."""
         return self._config["authkey"]  # type: ignore[no-any-return]
@@ -287,7 +304,7 @@ class BaseProcess:
         dropped; the ones its own code registers run when it finishes, as they would
         at the end of a spawned child's interpreter.
         """
-        from ._launch.platform import watch_parent
+        from ._launch.platform import ORPHAN_GRACE_SECONDS, watch_parent
 
         exitcode = 1
         if forked:
@@ -307,8 +324,9 @@ class BaseProcess:
                     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
                 except (OSError, ValueError):
                     pass
-            if self.daemon and parent_pid is not None:
-                watch_parent(parent_pid, parent_sentinel)
+            if parent_pid is not None and not self.outlive_parent:
+                watch_parent(parent_pid, parent_sentinel,
+                             grace=0.0 if self.daemon else ORPHAN_GRACE_SECONDS)
             try:
                 log.info("child process calling self.run()")
                 self.run()

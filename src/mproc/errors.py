@@ -39,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "TaskTimeoutError",
     "WorkerLostError",
+    "MemoryLimitError",
     "StartupError",
     "PoolTerminatedError",
     "MaybeEncodingError",
@@ -72,6 +73,12 @@ class TaskTimeoutError(TimeoutError):
 
 class WorkerLostError(ProcessError):
     """A pool worker died (signal, ``os._exit``, crash) while it was running a task."""
+
+
+class MemoryLimitError(MemoryError):
+    """A pool task took its worker's resident memory past the ``memory_limit`` it was
+    given; the worker was killed at once (and replaced). ``task``, ``limit`` and
+    ``peak`` (bytes) and ``pid`` say which, and how far it went."""
 
 
 class StartupError(ProcessError):

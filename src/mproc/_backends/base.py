@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     ReducerMap = Mapping[type, Callable[[Any], Any]]
     Reducers = tuple[ReducerMap | None, ReducerMap | None]
 
-__all__ = ["Task", "Backend", "BACKENDS", "load", "callable_name", "describe_exception",
+__all__ = ["Task", "RunPolicy", "DEFAULT_POLICY", "Backend", "BACKENDS", "load", "callable_name", "describe_exception",
            "format_remote", "deliver_safely", "delivery_failed", "remote_exception"]
 
 # Task modes: how the function is applied to the task's payload.
@@ -114,6 +114,33 @@ def format_remote(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
+class RunPolicy:
+    """What a call asks of its tasks' workers beyond running them; one per call.
+
+    ``retries``: how many times a task whose worker died is run again on a fresh
+    worker (at-least-once; a task that raised is never run again);
+    ``retries_on_timeout``: a task past its timeout counts as such a death;
+    ``memory_limit``: bytes of resident memory a worker may reach while it runs one
+    of the tasks (past it the worker is killed and the task fails with
+    MemoryLimitError).
+    """
+
+    __slots__ = ("retries", "retries_on_timeout", "memory_limit")
+
+    def __init__(self, retries: int = 0, retries_on_timeout: bool = False,
+                 memory_limit: int | None = None) -> None:
+        self.retries = retries
+        self.retries_on_timeout = retries_on_timeout
+        self.memory_limit = memory_limit
+
+    def __repr__(self) -> str:
+        return (f"RunPolicy(retries={self.retries}, retries_on_timeout="
+                f"{self.retries_on_timeout}, memory_limit={self.memory_limit})")
+
+
+DEFAULT_POLICY = RunPolicy()
+
+
 class Task:
     """One unit of work as the stdlib counts it: an apply, or a chunk of a map.
 
@@ -122,10 +149,12 @@ class Task:
     ``first`` is the index of the chunk's first item in the whole input.
     """
 
-    __slots__ = ("job", "index", "func", "mode", "payload", "count", "first", "timeout")
+    __slots__ = ("job", "index", "func", "mode", "payload", "count", "first", "timeout",
+                 "policy")
 
     def __init__(self, job: Any, index: int, func: Callable[..., Any], mode: int,
-                 payload: Any, count: int, first: int, timeout: float | None) -> None:
+                 payload: Any, count: int, first: int, timeout: float | None,
+                 policy: RunPolicy = DEFAULT_POLICY) -> None:
         self.job = job
         self.index = index
         self.func = func
@@ -134,6 +163,7 @@ class Task:
         self.count = count
         self.first = first
         self.timeout = timeout
+        self.policy = policy
 
     def describe(self) -> str:
         """How error messages name this task: ``task 3 of map(mod.f) (items 30-39)``."""
@@ -156,6 +186,8 @@ class Backend:
     kind = ""
     # True: told size 0 when the user gave none, it sets ``size`` itself in start()
     sizes_itself = False
+    # Why this backend cannot honour ``RunPolicy.memory_limit`` (None: it can).
+    no_memory_limit: str | None = "it cannot measure one task's memory"
 
     def __init__(self, size: int, initializer: Callable[..., Any] | None, initargs: Sequence[Any],
                  maxtasksperchild: int | None, context: Any, *,

@@ -53,6 +53,8 @@ class ThreadBackend(Backend):
     """Tasks run in threads of this process."""
 
     kind = "threads"
+    no_memory_limit = ("its tasks run in threads of this process, whose memory cannot be "
+                       "told apart; use a process pool")
 
     def __init__(self, size: int, initializer: Any, initargs: Any, maxtasksperchild: int | None,
                  context: Any, *, reducers: Any = None) -> None:

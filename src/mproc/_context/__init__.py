@@ -251,7 +251,8 @@ class BaseContext:
     def Pool(self, processes: int | None = None,  # noqa: N802
              initializer: Callable[..., object] | None = None,
              initargs: Iterable[Any] = (), maxtasksperchild: int | None = None, *,
-             backend: str | None = None, cluster: Any = None) -> _Pool:
+             backend: str | None = None, cluster: Any = None, retries: int = 0,
+             retries_on_timeout: bool = False, memory_limit: int | None = None) -> _Pool:
         """A pool of worker processes (the stdlib's ``multiprocessing.Pool``).
 
         ``with mproc.Pool() as pool: pool.map(f, xs)``. ``f`` may be a lambda, a
@@ -271,6 +272,12 @@ class BaseContext:
                 (``"tcp://host:8786"``), a ``distributed.Client``, or None (a
                 ``LocalCluster`` the pool starts and stops, unless ``MPROC_CLUSTER``
                 or dask's ``scheduler-address`` names one). See ``mproc.pool.Pool``.
+            retries: run a task whose worker died again, up to this many times
+                (at-least-once; a task that raised never runs again).
+            retries_on_timeout: count a task past its ``timeout=`` as such a death.
+            memory_limit: bytes of resident memory a worker may reach while it runs
+                a task; past it the worker is killed and the task fails with
+                ``mproc.errors.MemoryLimitError``.
 
         Returns:
             mproc.pool.Pool: its ``map``, ``imap``, ``starmap``, ``apply_async``... take
@@ -290,7 +297,9 @@ class BaseContext:
         from ..pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild,
-                    context=self.get_context(), backend=backend, cluster=cluster)
+                    context=self.get_context(), backend=backend, cluster=cluster,
+                    retries=retries, retries_on_timeout=retries_on_timeout,
+                    memory_limit=memory_limit)
 
     @overload
     def RawValue(self, typecode_or_type: type[_CT], *args: Any) -> _CT: ...  # noqa: N802

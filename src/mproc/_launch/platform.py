@@ -16,9 +16,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["open_pidfd", "dead_process_fd", "watch_parent", "HAVE_PIDFD"]
+__all__ = ["open_pidfd", "dead_process_fd", "watch_parent", "children_of", "kill_tree",
+           "stop_tree",
+           "HAVE_PIDFD", "ORPHAN_GRACE_SECONDS"]
 
 HAVE_PIDFD = hasattr(os, "pidfd_open")
+# How long a non-daemonic child whose parent died without cleaning up may go on before
+# it is stopped: time for code that watches ``parent_process()`` to react and report,
+# short enough that the child and all its descendants are gone within 2 s.
+ORPHAN_GRACE_SECONDS = 1.0
 
 
 def open_pidfd(pid: int) -> int | None:
@@ -52,26 +58,117 @@ def _wait_readable(fd: int) -> None:
         pass
 
 
-def watch_parent(parent_pid: int, parent_fd: int | None,
-                 on_death: Callable[[], None] | None = None) -> None:
-    """Run ``on_death`` (default: kill this process) when ``parent_pid`` exits.
+_children_files: bool | None = None  # does this kernel have /proc/PID/task/TID/children?
 
-    Used by daemonic children so that none outlives its parent, even one that was
-    killed with SIGKILL and ran no cleanup at all.
+
+def children_of(pid: int) -> list[int]:
+    """The pids of ``pid``'s children, from /proc (empty where /proc cannot tell)."""
+    global _children_files
+    if _children_files is None:
+        me = os.getpid()
+        _children_files = os.path.exists(f"/proc/{me}/task/{me}/children")
+    if not _children_files:
+        return _children_by_scan(pid)
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as file:
+                found.extend(int(p) for p in file.read().split())
+        except (OSError, ValueError):  # the thread (or process) is gone
+            continue
+    return found
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    """Fallback when the kernel has no /proc/PID/task/TID/children."""
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                stat = file.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(entry))
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+def kill_tree(pid: int, freeze_root: bool = True) -> int:
+    """SIGKILL ``pid``, its process group (if it leads one) and all its descendants
+    (found under /proc, so ``subprocess`` children too); return how many other
+    processes were killed.
+
+    Everything is frozen with SIGSTOP first so that nothing can fork while the tree
+    is walked. ``freeze_root=False`` for this process's own tree (a process that
+    stops itself cannot go on to kill).
     """
-    def default() -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if freeze_root:
+        _signal(pid, signal.SIGSTOP)
+    seen: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in children_of(parent):
+            if child not in seen:
+                seen.add(child)
+                _signal(child, signal.SIGSTOP)
+                frontier.append(child)
+    for child in seen:  # before the group: it may hold the caller itself
+        _signal(child, signal.SIGKILL)
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    _signal(pid, signal.SIGKILL)
+    return len(seen)
 
-    action = on_death or default
+
+def stop_tree() -> None:
+    """SIGKILL this process's descendants, then this process (an orphan's end)."""
+    kill_tree(os.getpid(), freeze_root=False)
+
+
+def watch_parent(parent_pid: int, parent_fd: int | None, grace: float = 0.0,
+                 on_death: Callable[[], None] | None = None) -> None:
+    """Run ``on_death`` (default: ``stop_tree``) ``grace`` seconds after ``parent_pid``
+    exits.
+
+    Every child runs this unless it opted out, so that none outlives a parent that was
+    killed with SIGKILL and ran no cleanup (a parent that exits normally joins its
+    non-daemonic children first, so they never see this). Daemonic children go at
+    once; others after a short grace, in which they may finish by themselves.
+    """
+    action = on_death or stop_tree
 
     def run() -> None:
+        import time
+
         if parent_fd is not None:
             _wait_readable(parent_fd)
         else:
-            import time
-
             while os.getppid() == parent_pid:
                 time.sleep(0.5)
+        if grace > 0:
+            time.sleep(grace)
         action()
 
     threading.Thread(target=run, name="mproc-parent-watch", daemon=True).start()

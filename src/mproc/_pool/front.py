@@ -38,10 +38,11 @@ import weakref
 from collections.abc import Mapping
 
 from .._backends import base as _backend
-from .._backends.base import APPLY, MAP, STARMAP, Task, callable_name
+from .._backends.base import APPLY, DEFAULT_POLICY, MAP, STARMAP, RunPolicy, Task, callable_name
 from .._runtime.finalize import Finalize
 from .._runtime.state import STATE
 from ..errors import PoolTerminatedError, StartupError
+from . import options as _options
 from .cpus import usable_cpu_count
 from .progress import make_progress
 from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, TypeVar
 
-    from .._backends.base import Backend, ReducerMap, Reducers
+    from .._backends.base import Backend
     from .._context import BaseContext
     from .progress import ProgressArg
 
@@ -71,15 +72,6 @@ def _default_context() -> Any:
     return STATE.default_context.get_context()
 
 
-def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    value = float(timeout)
-    if not value > 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-    return value
-
-
 def _feeder_exit(pool_ref: weakref.ref[Pool]) -> None:
     pool = pool_ref()
     if pool is not None:
@@ -95,29 +87,7 @@ def _shutdown(backend: Backend, iterators: weakref.WeakSet[Any],
     try:
         backend.terminate()
     finally:
-        _close_queues(queues)
-
-
-def _queue_reducers(queue: Any) -> ReducerMap | None:
-    """The reducers a subclass's queue pickles with (joblib: ``_reducers``), if any."""
-    reducers = getattr(queue, "_reducers", None)
-    if not reducers:
-        return None
-    if not isinstance(reducers, Mapping):
-        raise TypeError(f"{type(queue).__qualname__}._reducers must be a mapping "
-                        f"{{type: reduce}}, not {type(reducers).__qualname__}")
-    return reducers
-
-
-def _close_queues(queues: tuple[Any, ...]) -> None:
-    """Close the pipes of queues a subclass made, which nothing reads or writes."""
-    for queue in queues:
-        for name in ("_reader", "_writer"):
-            conn = getattr(queue, name, None)
-            try:
-                conn.close()  # type: ignore[union-attr]
-            except Exception:
-                pass
+        _options.close_queues(queues)
 
 
 class Pool:
@@ -145,6 +115,16 @@ class Pool:
             that the pool starts and stops. ``MPROC_CLUSTER`` (which ``python -m
             mproc run --cluster ADDRESS`` sets) also makes every Pool that names no
             backend a dask pool.
+        retries: mproc's addition: run a task whose worker died (a signal,
+            ``os._exit``, a crash) again, up to this many times, on a live worker; the
+            last failure is a ``WorkerLostError`` whose ``attempts`` lists each
+            ``(pid, exit code)``. At-least-once: use it for tasks that are safe to run
+            twice. A task that raised is never run again. The default of every call.
+        retries_on_timeout: count a task past its ``timeout=`` as such a death.
+        memory_limit: mproc's addition, in bytes: a worker whose resident memory
+            passes this while it runs a task is killed at once and replaced, and the
+            task fails with ``mproc.errors.MemoryLimitError`` (a ``MemoryError``);
+            never retried. The default of every call; the processes backend only.
 
     Raises:
         ValueError: ``processes`` < 1, or ``maxtasksperchild`` is not a positive int.
@@ -173,7 +153,8 @@ class Pool:
                  initializer: Callable[..., object] | None = None,
                  initargs: Iterable[Any] = (), maxtasksperchild: int | None = None,
                  context: BaseContext | None = None, *, backend: str | None = None,
-                 cluster: Any = None) -> None:
+                 cluster: Any = None, retries: int = 0, retries_on_timeout: bool = False,
+                 memory_limit: int | None = None) -> None:
         self._state = INIT
         self._backend: Backend | None = None
         self._iterators: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -190,6 +171,8 @@ class Pool:
         elif cluster is not None:
             raise ValueError(f"cluster= is for backend='dask', not {name!r}")
         backend_class = _backend.load(name)
+        self._policy = _options.make_policy(DEFAULT_POLICY, retries, retries_on_timeout, memory_limit)
+        _options.check_backend_policy(self._policy, backend_class)
         if context is None and name == "processes":
             context = _default_context()
         self._ctx = context
@@ -206,13 +189,13 @@ class Pool:
             raise TypeError("initializer must be a callable")
         queues: tuple[Any, ...] = ()
         if type(self)._setup_queues is not Pool._setup_queues:  # once per pool, not per task
-            queues, options["reducers"] = self._subclass_pickling()
+            queues, options["reducers"] = _options.subclass_pickling(self)
         try:
             self._backend = backend_class(processes, initializer, tuple(initargs),
                                           maxtasksperchild, context, **options)
             self._backend.start()
         except BaseException:
-            _close_queues(queues)
+            _options.close_queues(queues)
             raise
         self._processes = self._backend.size
         self._state = RUN
@@ -222,34 +205,8 @@ class Pool:
 
     def _setup_queues(self) -> None:
         """The stdlib's hook that makes the pool's queues; here, the place a subclass
-        says how tasks and results are pickled.
-
-        The stdlib's Pool sends every task through ``self._inqueue`` and every result
-        through ``self._outqueue``, both made here, so a subclass that overrides this
-        decides how they are pickled; joblib's MemmappingPool does, to turn large numpy
-        arrays into memmaps of a shared file (writes in a worker reach the parent).
-        mproc's Pool has no shared queues (each worker has its own pipes, which is how
-        a dead worker fails only its own task), so this base version makes nothing.
-        When a subclass overrides it, ``__init__`` calls the override once and uses the
-        reducers its queues carry (``_reducers``, a ``{type: reduce}`` mapping, as
-        joblib's ``CustomizablePicklingQueue`` has): the in-queue's for the functions
-        and arguments the parent sends, the out-queue's for the results a worker sends
-        back (shipped to each worker when it starts). ``_quick_put``/``_quick_get``
-        and the queues' pipes are never used; the pipes are closed with the pool.
-        """
-
-    def _subclass_pickling(self) -> tuple[tuple[Any, ...], Reducers]:
-        """Call the subclass's ``_setup_queues``: its queues and their reducers."""
-        self._setup_queues()
-        inqueue = getattr(self, "_inqueue", None)
-        outqueue = getattr(self, "_outqueue", None)
-        queues = tuple(q for q in (inqueue, outqueue) if q is not None)
-        try:
-            reducers = (_queue_reducers(inqueue), _queue_reducers(outqueue))
-        except BaseException:
-            _close_queues(queues)
-            raise
-        return queues, reducers
+        says how tasks and results are pickled (see ``mproc._pool.options``).
+        This base version makes nothing: each worker has its own pipes."""
 
     # -- the stdlib's private surface, which tests and tools reach ------------------
 
@@ -269,6 +226,14 @@ class Pool:
             error = StartupError(*broken.args)
             raise error from broken.__cause__
 
+    def _call_policy(self, retries: int | None, retries_on_timeout: bool | None,
+                     memory_limit: int | None) -> RunPolicy:
+        """The pool's RunPolicy with what one call gave instead (checked)."""
+        policy = _options.make_policy(self._policy, retries, retries_on_timeout, memory_limit)
+        if policy is not self._policy:
+            _options.check_backend_policy(policy, self._backend)
+        return policy
+
     def _interrupted(self) -> None:
         """A Ctrl-C reached a caller waiting on this pool: stop every worker now."""
         try:
@@ -279,7 +244,9 @@ class Pool:
     # -- submitting -------------------------------------------------------------
 
     def apply(self, func: Callable[..., _R], args: Iterable[Any] = (),
-              kwds: Mapping[str, Any] = {}, *, timeout: float | None = None) -> _R:  # noqa: B006
+              kwds: Mapping[str, Any] = {}, *, timeout: float | None = None,  # noqa: B006
+              retries: int | None = None, retries_on_timeout: bool | None = None,
+              memory_limit: int | None = None) -> _R:
         """Call ``func(*args, **kwds)`` in a worker, wait, and return its result.
 
         Args:
@@ -288,6 +255,8 @@ class Pool:
             kwds: its keyword arguments.
             timeout: mproc's addition: the longest the call may run, in seconds (None:
                 no limit). Past it the worker is killed and replaced.
+            retries, retries_on_timeout, memory_limit: as for ``Pool`` (None: the
+                pool's); every call that submits work takes them.
 
         Raises:
             mproc.errors.TaskTimeoutError: the call ran longer than ``timeout``.
@@ -296,13 +265,17 @@ class Pool:
             Exception: whatever ``func`` raised, with the worker's traceback as its
                 ``__cause__``.
         """
-        return self.apply_async(func, args, kwds, timeout=timeout).get()
+        return self.apply_async(func, args, kwds, timeout=timeout, retries=retries,
+                                retries_on_timeout=retries_on_timeout,
+                                memory_limit=memory_limit).get()
 
     def apply_async(self, func: Callable[..., _R], args: Iterable[Any] = (),
                     kwds: Mapping[str, Any] = {},  # noqa: B006
                     callback: Callable[[_R], object] | None = None,
                     error_callback: Callable[[BaseException], object] | None = None, *,
-                    timeout: float | None = None) -> ApplyResult[_R]:
+                    timeout: float | None = None, retries: int | None = None,
+                    retries_on_timeout: bool | None = None,
+                    memory_limit: int | None = None) -> ApplyResult[_R]:
         """Start ``func(*args, **kwds)`` in a worker; return an ApplyResult at once.
 
         Args:
@@ -321,15 +294,19 @@ class Pool:
             ValueError: the pool is not running, or ``timeout`` is not positive.
         """
         self._check_running()
-        timeout = _check_timeout(timeout)
+        timeout = _options.check_timeout(timeout)
+        policy = self._call_policy(retries, retries_on_timeout, memory_limit)
         result = ApplyResult(self, callback, error_callback)
         assert self._backend is not None
-        self._backend.submit([Task(result, 0, func, APPLY, (args, kwds), 1, 0, timeout)])
+        self._backend.submit([Task(result, 0, func, APPLY, (args, kwds), 1, 0, timeout,
+                                   policy)])
         return result
 
     def map(self, func: Callable[[_S], _R], iterable: Iterable[_S],
             chunksize: int | None = None, *, timeout: float | None = None,
-            progress: ProgressArg = None) -> list[_R]:
+            progress: ProgressArg = None,
+            retries: int | None = None, retries_on_timeout: bool | None = None,
+            memory_limit: int | None = None) -> list[_R]:
         """``list(map(func, iterable))``, computed by the workers, chunk by chunk.
 
         Args:
@@ -360,13 +337,15 @@ class Pool:
         [0, 1, 4, 9, 16]
         """
         return self._map_async(func, iterable, MAP, chunksize, None, None, timeout, progress,
-                               "map").get()
+                               "map", (retries, retries_on_timeout, memory_limit)).get()
 
     def map_async(self, func: Callable[[_S], _R], iterable: Iterable[_S],
                   chunksize: int | None = None,
                   callback: Callable[[list[_R]], object] | None = None,
                   error_callback: Callable[[BaseException], object] | None = None, *,
-                  timeout: float | None = None, progress: ProgressArg = None) -> MapResult[_R]:
+                  timeout: float | None = None, progress: ProgressArg = None,
+                  retries: int | None = None, retries_on_timeout: bool | None = None,
+                  memory_limit: int | None = None) -> MapResult[_R]:
         """Like ``map``, but return a MapResult at once (``.get(timeout)`` gives the list).
 
         ``callback(list)`` or ``error_callback(exception)`` runs in the pool's result
@@ -374,34 +353,43 @@ class Pool:
         ``map``.
         """
         return self._map_async(func, iterable, MAP, chunksize, callback, error_callback,
-                               timeout, progress, "map_async")
+                               timeout, progress, "map_async",
+                               (retries, retries_on_timeout, memory_limit))
 
     def starmap(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                 chunksize: int | None = None, *, timeout: float | None = None,
-                progress: ProgressArg = None) -> list[_R]:
+                progress: ProgressArg = None,
+                retries: int | None = None, retries_on_timeout: bool | None = None,
+                memory_limit: int | None = None) -> list[_R]:
         """Like ``map``, but each item is unpacked as arguments: ``func(*item)``.
 
         ``pool.starmap(pow, [(2, 3), (3, 2)])`` is ``[8, 9]``; ``chunksize``,
         ``timeout=`` and ``progress=`` as for ``map``.
         """
         return self._map_async(func, iterable, STARMAP, chunksize, None, None, timeout,
-                               progress, "starmap").get()
+                               progress, "starmap",
+                               (retries, retries_on_timeout, memory_limit)).get()
 
     def starmap_async(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                       chunksize: int | None = None,
                       callback: Callable[[list[_R]], object] | None = None,
                       error_callback: Callable[[BaseException], object] | None = None, *,
                       timeout: float | None = None,
-                      progress: ProgressArg = None) -> MapResult[_R]:
+                      progress: ProgressArg = None,
+                      retries: int | None = None, retries_on_timeout: bool | None = None,
+                      memory_limit: int | None = None) -> MapResult[_R]:
         """Like ``starmap``, but return a MapResult at once (callbacks as for ``map_async``)."""
         return self._map_async(func, iterable, STARMAP, chunksize, callback, error_callback,
-                               timeout, progress, "starmap_async")
+                               timeout, progress, "starmap_async",
+                               (retries, retries_on_timeout, memory_limit))
 
     def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: int,
                    chunksize: int | None, callback: Any, error_callback: Any,
-                   timeout: float | None, progress: Any, kind: str) -> MapResult[Any]:
+                   timeout: float | None, progress: Any, kind: str,
+                   options: tuple[Any, Any, Any]) -> MapResult[Any]:
         self._check_running()
-        timeout = _check_timeout(timeout)
+        timeout = _options.check_timeout(timeout)
+        policy = self._call_policy(*options)
         if not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         length = len(iterable)  # type: ignore[arg-type]
@@ -415,7 +403,7 @@ class Pool:
         # A failed map does not cancel its other chunks: they run, and join() waits
         # for them, as in the stdlib (CPython's test_map_no_failfast relies on it).
         try:
-            tasks, items = cut(result, func, mode, iterable, max(1, chunksize), timeout)
+            tasks, items = cut(result, func, mode, iterable, max(1, chunksize), timeout, policy)
         except Exception as exc:  # iterating the input failed: that is the result
             result._deliver(0, False, exc, 0)
             return result
@@ -428,7 +416,9 @@ class Pool:
 
     def imap(self, func: Callable[[_S], _R], iterable: Iterable[_S], chunksize: int = 1,
              buffersize: int | None = None, *, timeout: float | None = None,
-             progress: ProgressArg = None) -> IMapIterator[_R]:
+             progress: ProgressArg = None,
+             retries: int | None = None, retries_on_timeout: bool | None = None,
+             memory_limit: int | None = None) -> IMapIterator[_R]:
         """A lazy ``map``: an iterator of the results, in input order, as they come.
 
         Args:
@@ -453,21 +443,26 @@ class Pool:
             TypeError: ``buffersize`` is not an int.
         """
         return self._imap(IMapIterator, func, iterable, chunksize, buffersize, timeout,
-                          progress, "imap")  # type: ignore[return-value]
+                          progress, "imap",
+                          (retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
 
     def imap_unordered(self, func: Callable[[_S], _R], iterable: Iterable[_S],
                        chunksize: int = 1, buffersize: int | None = None, *,
                        timeout: float | None = None,
-                       progress: ProgressArg = None) -> IMapUnorderedIterator[_R]:
+                       progress: ProgressArg = None,
+                       retries: int | None = None, retries_on_timeout: bool | None = None,
+                       memory_limit: int | None = None) -> IMapUnorderedIterator[_R]:
         """Like ``imap``, but results come in the order they complete (same arguments)."""
         return self._imap(IMapUnorderedIterator, func, iterable, chunksize, buffersize,
-                          timeout, progress, "imap_unordered")  # type: ignore[return-value]
+                          timeout, progress, "imap_unordered",
+                          (retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
 
     def _imap(self, cls: type[Any], func: Callable[..., Any], iterable: Iterable[Any],
               chunksize: int, buffersize: int | None, timeout: float | None, progress: Any,
-              kind: str) -> Any:
+              kind: str, options: tuple[Any, Any, Any]) -> Any:
         self._check_running()
-        timeout = _check_timeout(timeout)
+        timeout = _options.check_timeout(timeout)
+        policy = self._call_policy(*options)
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
         if buffersize is not None:
@@ -489,7 +484,7 @@ class Pool:
         result._kind = kind
         assert self._backend is not None
         feeder = Feeder(result, self._backend.submit, func, MAP, iterator, chunksize, window,
-                        timeout, functools.partial(_feeder_exit, weakref.ref(self)))
+                        timeout, functools.partial(_feeder_exit, weakref.ref(self)), policy)
         with self._lock:
             running = self._state == RUN
             if running:

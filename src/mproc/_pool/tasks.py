@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 
-from .._backends.base import Task
+from .._backends.base import DEFAULT_POLICY, RunPolicy, Task
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def default_chunksize(length: int, workers: int, fine: bool = False) -> int:
 
 
 def cut_lazily(job: Any, func: Callable[..., Any], mode: int, iterable: Any, chunksize: int,
-               timeout: float | None) -> Iterator[Task]:
+               timeout: float | None, policy: RunPolicy = DEFAULT_POLICY) -> Iterator[Task]:
     """The chunks of ``iterable`` as Tasks, one at a time.
 
     A list, tuple or range is cut by slicing (a range's slices are ranges: nothing
@@ -58,7 +58,7 @@ def cut_lazily(job: Any, func: Callable[..., Any], mode: int, iterable: Any, chu
     if type(iterable) in (list, tuple, range):
         for index, first in enumerate(range(0, len(iterable), chunksize)):
             items = iterable[first:first + chunksize]
-            yield Task(job, index, func, mode, items, len(items), first, timeout)
+            yield Task(job, index, func, mode, items, len(items), first, timeout, policy)
         return
     iterator = iter(iterable)
     first = 0
@@ -66,14 +66,14 @@ def cut_lazily(job: Any, func: Callable[..., Any], mode: int, iterable: Any, chu
         items = list(itertools.islice(iterator, chunksize))
         if not items:
             return
-        yield Task(job, index, func, mode, items, len(items), first, timeout)
+        yield Task(job, index, func, mode, items, len(items), first, timeout, policy)
         first += len(items)
 
 
 def cut(job: Any, func: Callable[..., Any], mode: int, iterable: Any, chunksize: int,
-        timeout: float | None) -> tuple[list[Task], int]:
+        timeout: float | None, policy: RunPolicy = DEFAULT_POLICY) -> tuple[list[Task], int]:
     """All the chunks of ``iterable`` as Tasks, and the number of items."""
-    tasks = list(cut_lazily(job, func, mode, iterable, chunksize, timeout))
+    tasks = list(cut_lazily(job, func, mode, iterable, chunksize, timeout, policy))
     return tasks, sum(task.count for task in tasks)
 
 
@@ -141,7 +141,8 @@ class Feeder:
 
     def __init__(self, job: Any, submit: Callable[[list[Task]], None], func: Callable[..., Any],
                  mode: int, iterator: Iterator[Any], chunksize: int, window: Window,
-                 timeout: float | None, on_exit: Callable[[], None]) -> None:
+                 timeout: float | None, on_exit: Callable[[], None],
+                 policy: RunPolicy = DEFAULT_POLICY) -> None:
         self._job = weakref.ref(job)
         weakref.finalize(job, window.stop)
         self._submit = submit
@@ -151,6 +152,7 @@ class Feeder:
         self._chunksize = chunksize
         self._window = window
         self._timeout = timeout
+        self._policy = policy
         self._on_exit = on_exit
 
     def start(self) -> None:
@@ -189,7 +191,7 @@ class Feeder:
                     job._set_length(index, first)
                     return
                 batch.append(Task(job, index, self._func, self._mode, items, len(items),
-                                  first, self._timeout))
+                                  first, self._timeout, self._policy))
                 index += 1
                 first += len(items)
                 pulled += len(items)

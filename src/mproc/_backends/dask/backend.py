@@ -75,6 +75,8 @@ class DaskBackend(Backend):
 
     kind = "dask"
     sizes_itself = True  # processes=None: the cluster's worker threads
+    no_memory_limit = ("Dask workers have their own memory limit, for the whole worker "
+                       "(LocalCluster(memory_limit=...) or `dask worker --memory-limit`)")
 
     def __init__(self, size: int, initializer: Any, initargs: Any,
                  maxtasksperchild: int | None, context: Any, *, reducers: Any = None,
@@ -272,7 +274,8 @@ class DaskBackend(Backend):
                         self._cond.wait()
                         continue
                     fid = id(self._pending[0].func)
-                    wait = self._sizer.waiting_for_probe(fid)
+                    wait = self._sizer.waiting_for_probe(fid, self._pending_items[fid],
+                                                         self.size)
                     if wait > 0 and self._inflight:
                         self._cond.wait(wait)
                         continue
@@ -322,7 +325,8 @@ class DaskBackend(Backend):
         if batch.probe:  # timed from here: scattering its arguments is not its work
             with self._cond:
                 self._sizer.probe(batch.fid, batch.items)
-        key = f"{remote.KEY_PREFIX}{self.token}-{next(self._keys)}"
+        key = remote.batch_key(self.token, next(self._keys),
+                               min(task.policy.retries for task in batch.tasks))
         try:
             future = self._connection.client.submit(remote.run_batch, self.token, blob,
                                                     *scattered, key=key, pure=False)
@@ -495,6 +499,15 @@ def _decode(task: Task, answer: tuple[Any, ...], address: str) -> tuple[bool, An
                                    f"raised on Dask worker {address}", task.describe())
 
 
+def _reruns(task: Task) -> str:
+    retries = task.policy.retries
+    if retries:
+        return (f"It ran {retries + 1} times (retries={retries}), each time on a worker "
+                f"that died")
+    return ("mproc turns Dask's re-runs off for its tasks, so it did not run twice; "
+            "run it again if it is safe to, or pass retries=")
+
+
 def _batch_error(task: Task, exc: BaseException) -> BaseException:
     """What a task of a batch that failed as a whole raises."""
     if type(exc).__name__ == "KilledWorker":
@@ -502,8 +515,7 @@ def _batch_error(task: Task, exc: BaseException) -> BaseException:
         error = WorkerLostError(
             f"{task.describe()} was lost: the Dask worker {worker} running it died "
             f"(killed, crashed or out of memory); the pool goes on with the other "
-            f"workers. mproc turns Dask's re-runs off for its tasks, so it did not run "
-            f"twice; run it again if it is safe to")
+            f"workers. {_reruns(task)}")
         error.worker = worker  # type: ignore[attr-defined]
         error.task = task.describe()  # type: ignore[attr-defined]
         error.__cause__ = exc

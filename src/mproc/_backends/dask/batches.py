@@ -43,6 +43,7 @@ __all__ = ["Sizer", "Scatterer", "encode", "dumps_by_value", "items_of", "TARGET
 
 TARGET_SECONDS = 0.2     # how long one batch should run on a worker
 PROBE_WAIT = 0.02        # how long later batches wait for the probe's timing
+SMALL_SHARE = 8          # items per batch below which the probe is not waited for
 SCATTER_BYTES = 1 << 20  # objects this large are scattered, not pickled into the batch
 _KEEP_UNREFERENCEABLE = 8  # bytes objects (no weakrefs) whose copies are kept, newest
 
@@ -69,9 +70,16 @@ class Sizer:
         sent, items = probe
         return max(time.monotonic() - sent, 1e-6) / max(1, items)  # a lower bound
 
-    def waiting_for_probe(self, fid: int) -> float:
-        """Seconds the dispatcher should still wait for the probe of ``fid`` (0: none)."""
+    def waiting_for_probe(self, fid: int, pending_items: int = 0, threads: int = 1) -> float:
+        """Seconds the dispatcher should still wait for the probe of ``fid`` (0: none).
+
+        None when the rest is small (at most ``SMALL_SHARE`` items per batch at two
+        batches per thread): any guess is then off by a few items at most, and the
+        probe's round trip would cost more than it could save.
+        """
         if fid in self._per_item or fid not in self._probes:
+            return 0.0
+        if -(-pending_items // max(1, 2 * threads)) <= SMALL_SHARE:
             return 0.0
         return max(0.0, self._probes[fid][0] + PROBE_WAIT - time.monotonic())
 

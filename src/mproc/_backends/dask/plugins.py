@@ -15,6 +15,9 @@ as it starts, as already suspicious up to the scheduler's limit: the first death
 errs it with ``KilledWorker`` (naming the worker), which the pool turns into
 WorkerLostError. It touches only keys that start with ``mproc-``; every other task
 of the cluster keeps Dask's retries, and the scheduler's setting is not changed.
+A batch of a call with ``retries=N`` carries N in its key (``remote.batch_key``)
+and is marked N short of the limit: it runs again after up to N deaths (at most the
+scheduler's ``allowed-failures``, 3 by default).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pickle
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from . import remote
-from .remote import KEY_PREFIX
+from .remote import KEY_PREFIX, key_retries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,5 +72,6 @@ class AtMostOnce(SchedulerPlugin):
         if scheduler is None:
             return
         state = scheduler.tasks.get(key)
-        if state is not None:
-            state.suspicious = max(state.suspicious, scheduler.allowed_failures)
+        if state is not None:  # retries=N: N deaths more before KilledWorker
+            allowed = scheduler.allowed_failures - key_retries(key)
+            state.suspicious = max(state.suspicious, allowed)

@@ -42,10 +42,24 @@ if TYPE_CHECKING:
 
 __all__ = ["run_batch", "register_pool", "cancel_pool", "forget_pool", "OK", "ERROR", "SKIPPED",
            "cancel_pool_soon", "stuck_pool",
-           "KEY_PREFIX"]
+           "KEY_PREFIX", "batch_key", "key_retries"]
 
 OK, ERROR, SKIPPED = 0, 1, 2
 KEY_PREFIX = "mproc-"  # the Dask keys of every pool's batches (plugins.AtMostOnce)
+_RETRIES_MARK = ".r"  # a key ending ".r<N>": its batch may lose N workers and run again
+
+
+def batch_key(token: str, number: int, retries: int) -> str:
+    """The Dask key of a pool's batch; it carries the batch's ``retries=`` to the
+    scheduler plugin, which knows nothing else of the pool."""
+    key = f"{KEY_PREFIX}{token}-{number}"
+    return f"{key}{_RETRIES_MARK}{retries}" if retries else key
+
+
+def key_retries(key: str) -> int:
+    """The ``retries=`` a batch key carries (0 when it carries none)."""
+    _head, mark, count = key.rpartition(_RETRIES_MARK)
+    return int(count) if mark and count.isdigit() else 0
 
 _lock = threading.Lock()
 _cancelled: set[str] = set()  # pools terminated: their batches stop between items

@@ -88,6 +88,7 @@ class ProcessBackend(Supervision, Backend):
     the half that runs in the supervisor thread."""
 
     kind = "processes"
+    no_memory_limit = None  # the supervisor reads each busy worker's resident memory
 
     def __init__(self, size: int, initializer: Any, initargs: Any, maxtasksperchild: int | None,
                  context: Any, *, reducers: Any = None) -> None:
@@ -115,6 +116,7 @@ class ProcessBackend(Supervision, Backend):
         self._startup_limit = max(3, size + 2)
         self._kill_at: float | None = None
         self._give_up_at: float | None = None
+        self._memory_due = 0.0  # when busy workers' memory is next read (memory_limit)
         self._thread: threading.Thread | None = None
         self._fork = _is_fork(context)
 
@@ -220,6 +222,10 @@ class ProcessBackend(Supervision, Backend):
             if accept:
                 self._pending.extend(envelopes)
                 self._dispatch()
+                # A sleeping supervisor must start reading the memory of the workers
+                # (one submit is one call: its tasks share one policy).
+                if envelopes[0].task.policy.memory_limit is not None and not self._awake:
+                    self._wake()
         if not accept:
             for env in envelopes:
                 discard_segments(env)

@@ -70,8 +70,9 @@ def export(buffer: pickle.PickleBuffer) -> tuple[str, int]:
     return name, size
 
 
-def attach(name: str, size: int) -> memoryview:
-    """Map the segment ``name`` (and remove its name): a writable view of it."""
+def attach(name: str, size: int, keep: bool = False) -> memoryview:
+    """Map the segment ``name`` (and remove its name unless ``keep``: its sender may
+    send it again, and removes it itself): a writable view of it."""
     import mmap
 
     path = _path(name)
@@ -80,7 +81,8 @@ def attach(name: str, size: int) -> memoryview:
         mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
-        discard(name)
+        if not keep:
+            discard(name)
     return memoryview(mapping)
 
 

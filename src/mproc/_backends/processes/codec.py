@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FUNC", "DROP", "TASK", "QUIT", "CANCEL", "READY", "START", "OK", "ERROR", "INIT_FAILED",
-    "SKIPPED", "APPLY", "MAP", "STARMAP", "TIMED", "OOB", "CANCELLABLE", "TID_HEAD",
+    "SKIPPED", "APPLY", "MAP", "STARMAP", "TIMED", "OOB", "CANCELLABLE", "KEEP", "TID_HEAD",
     "PHASE_RUN", "PHASE_ARGS", "PHASE_FUNC", "PHASE_RESULT",
     "TASK_HEAD", "FUNC_HEAD", "START_HEAD", "RESULT_HEAD", "ERROR_HEAD", "READY_HEAD",
     "frame_header", "encode", "decode", "loads", "Reducers",
@@ -65,6 +65,9 @@ OOB = 2  # the payload is preceded by a table of shared-memory buffers
 # Its job may cancel it: before starting it, the worker reads the frames already sent
 # (a CANCEL for it among them: the worker answers SKIPPED instead of running it).
 CANCELLABLE = 4
+# The payload's shared memory outlives this read: the parent may send the task again
+# (``retries=``), and removes the segments itself once the task is answered.
+KEEP = 8
 
 # Where an error happened (ERROR messages).
 PHASE_RUN, PHASE_ARGS, PHASE_FUNC, PHASE_RESULT = 0, 1, 2, 3
@@ -233,12 +236,14 @@ def decode(view: Any, flags: int) -> Any:
     start = _TABLE_LEN.size
     table = loads(view[start:start + size])
     mapped = []
+    keep = bool(flags & KEEP)
     try:
         for name, length in table:
-            mapped.append(buffers.attach(name, length))
+            mapped.append(buffers.attach(name, length, keep))
     finally:
-        for name, _length in table[len(mapped):]:
-            buffers.discard(name)
+        if not keep:
+            for name, _length in table[len(mapped):]:
+                buffers.discard(name)
     return loads(view[start + size:], buffers=mapped)
 
 

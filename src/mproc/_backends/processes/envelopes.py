@@ -103,7 +103,8 @@ class Envelope:
     """A task as sent: its frames, and where it is."""
 
     __slots__ = ("task", "tid", "fid", "func_frame", "parts", "size", "names", "sent_at",
-                 "deadline", "item", "killed", "end", "cancelled", "cancel_end")
+                 "deadline", "item", "killed", "end", "cancelled", "cancel_end", "attempts",
+                 "peak")
 
     def __init__(self, task: Task, tid: int, fid: int, func_frame: list[bytes],
                  parts: list[bytes], names: list[str]) -> None:
@@ -121,10 +122,13 @@ class Envelope:
         self.end = 0  # where its frame ends in the stream of bytes sent to its worker
         self.cancelled = False  # its job cancelled it: never answer it, never requeue it
         self.cancel_end = 0  # where the CANCEL frame sent for it ends in that stream
+        # its worker deaths so far: (pid, exit code, what happened), for retries
+        self.attempts: list[tuple[int, int | None, str]] | None = None
+        self.peak: int | None = None  # resident bytes of its worker, with a memory_limit
 
     def requeued(self) -> Envelope:
         """Forget where it was: it goes to another worker."""
-        self.deadline = self.item = None
+        self.deadline = self.item = self.peak = None
         return self
 
 
@@ -137,6 +141,8 @@ def encode(task: Task, fid: int, func_frame: list[bytes],
         flags |= codec.TIMED
     if getattr(task.job, "_claim", None) is not None:
         flags |= codec.CANCELLABLE
+    if names and task.policy.retries:
+        flags |= codec.KEEP  # it may be sent again: the worker must not remove them
     tid = next(_tids)
     head = codec.TASK_HEAD.pack(codec.TASK, tid, fid, task.mode, flags)
     if len(parts) == 1 and len(parts[0]) < _SMALL:

@@ -6,13 +6,17 @@ One thread per pool waits (``poll``) on everything that can happen at once::
     result pipe, worker i answers: READY, START of a timed item, OK, ERROR
     sentinel, worker i    the worker exited
     task pipe, worker i   writable again (only while frames wait to be written)
-    timeout               a timed item's deadline, or terminate's SIGKILL time
+    timeout               a timed item's deadline, terminate's SIGKILL time, or the
+                          next reading of busy workers' memory (every 5 ms)
 
 and then, under the backend's lock, accounts for what happened: an answer removes
 its task from the worker's FIFO; a dead worker fails the task it was running
-(``WorkerLostError``) unless it had not even read it (its bytes are still in the
-pipe), and its other tasks go back to the front of the queue; an overrun deadline
-kills the worker's whole tree (``TaskTimeoutError``). Then it starts replacements,
+(``WorkerLostError``; with ``retries=`` left, the task goes back to the front of the
+queue instead, its attempts recorded) unless it had not even read it (its bytes are
+still in the pipe), and its other tasks go back to the front of the queue; an
+overrun deadline, or a worker whose resident memory passed its task's
+``memory_limit``, kills the worker's whole tree (``TaskTimeoutError``,
+``MemoryLimitError``). Then it starts replacements,
 dispatches pending tasks into the room freed, and, when the pool is closing and
 idle, tells the workers to quit. Answers are unpickled and delivered after the
 lock is released, so a callback may submit more work.
@@ -37,7 +41,7 @@ from ..._runtime import log
 from ...errors import StartupError
 from . import buffers, codec
 from .envelopes import discard_segments
-from .workers import kill_tree, lost_error, timeout_error
+from .workers import exit_description, kill_tree, lost_error, memory_error, timeout_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,6 +60,10 @@ TERMINATE_GRACE = 1.0  # seconds between SIGTERM and SIGKILL at terminate()
 GIVE_UP = 5.0  # seconds after SIGKILL before an unkillable worker is abandoned
 WINDOW_MIN, WINDOW_MAX = 2, 64
 QUEUED_WORK = 0.002  # seconds of work to keep queued at each worker
+# How often a worker running a task with a memory_limit has its resident memory read:
+# page faults fill memory at about 0.5-4 GB/s, so a task overshoots by at most a few
+# tens of MB before it is killed.
+MEMORY_POLL = 0.005
 _QUIT_FRAME = [codec.frame_header(1) + codec.QUIT]
 _TID = struct.Struct("<Q")
 
@@ -79,6 +87,7 @@ class Supervision:
         _startup_failures: int
         _kill_at: float | None
         _give_up_at: float | None
+        _memory_due: float
         broken: BaseException | None
 
         def _replenish(self, answers: list[Any]) -> None: ...
@@ -147,6 +156,9 @@ class Supervision:
                 for worker in [w for w in self._workers if w.exited]:
                     self._bury(worker, answers, now)
                 self._check_deadlines(now)
+                if now >= self._memory_due:
+                    self._memory_due = now + MEMORY_POLL
+                    self._check_memory()
                 self._replenish(answers)
                 self._dispatch()
                 self._quit_idle()
@@ -194,6 +206,9 @@ class Supervision:
             deadlines.append(self._kill_at)
         if self._give_up_at is not None:
             deadlines.append(self._give_up_at)
+        if any(w.outstanding and w.outstanding[0].task.policy.memory_limit is not None
+               for w in self._workers):
+            deadlines.append(now + MEMORY_POLL)
         if not deadlines:
             return None
         return max(0, int((min(deadlines) - now) * 1000) + 1)
@@ -346,23 +361,68 @@ class Supervision:
         held = list(worker.outstanding)
         worker.outstanding.clear()
         timed_out = worker.timed_out
-        if timed_out is not None:  # killed on purpose: a timeout, or a cancel
+        if timed_out is not None:  # killed on purpose: a timeout, a memory limit, a cancel
             if timed_out in held:
                 held.remove(timed_out)
-                if not timed_out.cancelled:
+                if timed_out.cancelled:
+                    pass
+                elif _over_memory(timed_out):  # never retried: it would do it again
+                    discard_segments(timed_out)
+                    answers.append((timed_out, memory_error(timed_out, worker), worker.pid))
+                elif not self._retry(timed_out, worker, code, timeout=True):
+                    discard_segments(timed_out)
                     answers.append((timed_out, timeout_error(timed_out, worker), worker.pid))
             # If it answered just before the kill, the task it had started next was
             # killed by us, not by its own doing: it runs again elsewhere.
             self._requeue(held)
         elif held and worker.ready and held[0].end <= consumed:
             lost = held.pop(0)
-            if not lost.cancelled:
+            if not lost.cancelled and not self._retry(lost, worker, code):
+                discard_segments(lost)
                 answers.append((lost, lost_error(lost, worker, code), worker.pid))
             self._requeue(held)
         else:  # it never read its next task: died idle, or before it was ready
             self._requeue(held)
             if not worker.ready and self._state is not TERMINATE:
                 self._startup_failed(worker, code, answers)
+
+    def _retry(self, env: Envelope, worker: WorkerHandle, code: int | None,
+               timeout: bool = False) -> bool:
+        """Record the death; send ``env`` again if its policy allows (lock held).
+
+        At-least-once: the task may have done part of its work (or all of it, and
+        died before answering), so only a call that opted in is run again.
+        """
+        policy = env.task.policy
+        what = (f"timed out after {env.task.timeout:g} s" if timeout
+                else exit_description(code))
+        attempts = env.attempts
+        if attempts is None:
+            attempts = env.attempts = []
+        attempts.append((worker.pid, code, what))
+        if len(attempts) > policy.retries or (timeout and not policy.retries_on_timeout):
+            return False
+        log.info("pool: %s lost its worker (pid %s, %s); running it again (attempt %d of %d)",
+                 env.task.describe(), worker.pid, what, len(attempts) + 1, policy.retries + 1)
+        self._pending.appendleft(env.requeued())
+        return True
+
+    def _check_memory(self) -> None:
+        """Kill a worker whose running task took it past its memory limit (lock held)."""
+        for worker in self._workers:
+            if not worker.outstanding or worker.timed_out is not None or worker.exited:
+                continue
+            env = worker.outstanding[0]
+            limit = env.task.policy.memory_limit
+            if limit is None:
+                continue
+            resident = worker.resident_bytes()
+            if resident is None:
+                continue
+            if env.peak is None or resident > env.peak:
+                env.peak = resident
+            if resident > limit:
+                self._stop_running(worker)
 
     def _requeue(self, envelopes: list[Envelope]) -> None:
         """Tasks a dead worker never started go first in line for the others."""
@@ -394,3 +454,8 @@ class Supervision:
             except Exception:
                 pass
 
+
+
+def _over_memory(env: Envelope) -> bool:
+    limit = env.task.policy.memory_limit
+    return limit is not None and env.peak is not None and env.peak > limit

@@ -6,9 +6,9 @@ and the mirror of which functions the worker holds. Starting is split in two so
 that a pool whose Nth ``start()`` fails can stop the N-1 it started without having
 touched anything a half-made process object may lack (``spawn`` then ``activate``).
 
-``kill_tree`` is how a task that overran its timeout is stopped: the worker, its
-process group (it made itself the leader) and every descendant found under /proc,
-frozen first with SIGSTOP so that nothing can fork while the tree is walked.
+``kill_tree`` (from the launch layer's platform module) is how a task that overran
+its timeout or its memory limit is stopped: the worker, its process group (it made
+itself the leader) and every descendant found under /proc.
 
 The errors a worker's death produces say what happened, to which task, in which
 process, and what the pool did about it (``lost_error``, ``timeout_error``,
@@ -21,8 +21,9 @@ import collections
 import os
 import signal
 
+from ..._launch.platform import kill_tree
 from ..._wire.pipes import os_pipe
-from ...errors import StartupError, TaskTimeoutError, WorkerLostError
+from ...errors import MemoryLimitError, StartupError, TaskTimeoutError, WorkerLostError
 from . import codec
 from .channel import FrameReader, FrameWriter
 from .remote import describe_exception, unpack_exception
@@ -35,9 +36,10 @@ if TYPE_CHECKING:
     from .envelopes import Envelope
 
 __all__ = ["WorkerHandle", "kill_tree", "exit_description", "lost_error", "timeout_error",
-           "startup_error"]
+           "memory_error", "startup_error"]
 
 FUNCTIONS_PER_WORKER = 32  # functions a worker keeps (the parent mirrors the set)
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def exit_description(code: int | None) -> str:
@@ -144,6 +146,14 @@ class WorkerHandle:
         except Exception:
             return None
 
+    def resident_bytes(self) -> int | None:
+        """The worker's resident set size now (Linux /proc), None if unknown."""
+        try:
+            with open(f"/proc/{self.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * PAGE_SIZE
+        except (OSError, ValueError, IndexError):
+            return None
+
     def terminate(self) -> None:
         try:
             self.proc.terminate()
@@ -177,91 +187,40 @@ def drop_frame(fid: int) -> list[bytes]:
     return [codec.frame_header(len(head)), head]
 
 
-# -- killing a task's whole process tree --------------------------------------------
-
-
-_children_files: bool | None = None  # does this kernel have /proc/PID/task/TID/children?
-
-
-def _children(pid: int) -> list[int]:
-    global _children_files
-    if _children_files is None:
-        me = os.getpid()
-        _children_files = os.path.exists(f"/proc/{me}/task/{me}/children")
-    if not _children_files:
-        return _children_by_scan(pid)
-    found: list[int] = []
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as file:
-                found.extend(int(p) for p in file.read().split())
-        except (OSError, ValueError):  # the thread (or process) is gone
-            continue
-    return found
-
-
-def _children_by_scan(pid: int) -> list[int]:
-    """Fallback when the kernel has no /proc/PID/task/TID/children."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as file:
-                stat = file.read()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        except (OSError, ValueError):
-            continue
-        if ppid == pid:
-            found.append(int(entry))
-    return found
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except OSError:
-        pass
-
-
-def kill_tree(pid: int) -> int:
-    """SIGKILL ``pid``, its process group and all its descendants; return how many
-    other processes were killed."""
-    _signal(pid, signal.SIGSTOP)
-    seen: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child in _children(parent):
-            if child not in seen:
-                seen.add(child)
-                _signal(child, signal.SIGSTOP)
-                frontier.append(child)
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    for child in seen:
-        _signal(child, signal.SIGKILL)
-    _signal(pid, signal.SIGKILL)
-    return len(seen)
-
-
 # -- what a death means --------------------------------------------------------------
 
 
+def _attempts_text(env: Envelope) -> str:
+    attempts = env.attempts or []
+    if len(attempts) < 2:
+        return ""
+    listed = "; ".join(f"pid {pid} ({what})" for pid, _code, what in attempts)
+    return f"; it ran {len(attempts)} times (retries={env.task.policy.retries}): {listed}"
+
+
 def lost_error(env: Envelope, worker: WorkerHandle, code: int | None) -> WorkerLostError:
-    """The worker died while running ``env``'s task."""
+    """The worker died while running ``env``'s task (its last attempt, if retried)."""
     task = env.task.describe()
     error = WorkerLostError(
-        f"worker pid {worker.pid} died ({exit_description(code)}) while running {task}; "
-        f"the pool started a replacement and runs the other tasks")
+        f"worker pid {worker.pid} died ({exit_description(code)}) while running {task}"
+        f"{_attempts_text(env)}; the pool started a replacement and runs the other tasks")
     error.pid, error.exitcode, error.task = worker.pid, code, task  # type: ignore[attr-defined]
+    error.attempts = [(pid, exit_code) for pid, exit_code, _what in  # type: ignore[attr-defined]
+                      env.attempts or [(worker.pid, code, "")]]
+    return error
+
+
+def memory_error(env: Envelope, worker: WorkerHandle) -> MemoryLimitError:
+    """``env``'s task took its worker past its memory limit; the worker was killed."""
+    task = env.task.describe()
+    limit, peak = env.task.policy.memory_limit, env.peak or 0
+    mib = 1 << 20
+    error = MemoryLimitError(
+        f"{task} took worker pid {worker.pid}'s resident memory to {peak / mib:.1f} MiB, "
+        f"past its memory_limit of {(limit or 0) / mib:.1f} MiB; the worker was killed "
+        f"and replaced (raise memory_limit, or make the task use less)")
+    error.pid, error.task = worker.pid, task  # type: ignore[attr-defined]
+    error.limit, error.peak = limit, peak  # type: ignore[attr-defined]
     return error
 
 
@@ -276,7 +235,7 @@ def timeout_error(env: Envelope, worker: WorkerHandle) -> TaskTimeoutError:
         killed = f"worker pid {worker.pid} was killed"
     error = TaskTimeoutError(
         f"{task.describe()} ran longer than its timeout of {task.timeout:g} s{where}; "
-        f"{killed} and replaced")
+        f"{killed} and replaced{_attempts_text(env)}")
     error.pid, error.timeout, error.task = worker.pid, task.timeout, task.describe()  # type: ignore[attr-defined]
     return error
 
