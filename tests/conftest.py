@@ -42,6 +42,10 @@ def _helper_fds() -> set[int]:
     if _sharer._listener is not None:
         fds.add(_sharer._listener.fileno())
     fds.update(STATE.helper_fds.values())  # e.g. the resource tracker's pipe
+    from mproc._launch import guardian
+
+    if guardian._sock is not None and guardian._sock.fileno() >= 0:
+        fds.add(guardian._sock.fileno())  # the guardian of fork children
     return fds
 
 

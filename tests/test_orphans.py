@@ -173,3 +173,59 @@ def test_outlive_parent_is_fixed_at_start(ctx):
             proc.outlive_parent = False
     finally:
         proc.join(TIMEOUT)
+
+
+def _report_guardian(conn):
+    from mproc._launch import guardian
+
+    conn.send(guardian._sock is None)
+    conn.close()
+
+
+def _fds_of(pid: int) -> list[str]:
+    return sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_the_guardian_of_fork_children_holds_nothing_of_the_parent():
+    from mproc._launch import guardian
+
+    ctx = mproc.get_context("fork")
+    reader, writer = os.pipe()  # made before the guardian: it must not keep a copy
+    try:
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_report_guardian, args=(sender,))
+        child.start()
+        try:
+            assert receiver.recv() is True  # a fork child does not hold the parent's end
+        finally:
+            child.join(TIMEOUT)
+            receiver.close()
+            sender.close()
+        assert guardian._pid and _alive(guardian._pid)
+        held = _fds_of(guardian._pid)
+        assert not [fd for fd in held if fd.startswith("pipe:")], held
+        assert [fd for fd in held if fd.startswith("socket:")], held  # its own end
+        os.close(writer)
+        writer = -1
+        assert os.read(reader, 1) == b""  # EOF: nobody else holds the write end
+    finally:
+        os.close(reader)
+        if writer >= 0:
+            os.close(writer)
+
+
+def test_a_dead_guardian_is_replaced_at_the_next_fork_child():
+    from mproc._launch import guardian
+
+    ctx = mproc.get_context("fork")
+    child = ctx.Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join(TIMEOUT)
+    first = guardian._pid
+    os.kill(first, signal.SIGKILL)
+    os.waitpid(first, 0)
+    for _ in range(2):  # the first start may still find the old one's socket open
+        child = ctx.Process(target=time.sleep, args=(0,))
+        child.start()
+        child.join(TIMEOUT)
+    assert guardian._pid != first and _alive(guardian._pid)

@@ -296,13 +296,15 @@ class BaseProcess:
     # -- child side --------------------------------------------------------------
 
     def _bootstrap(self, parent_pid: int | None = None, parent_sentinel: int | None = None,
-                   forked: bool = False) -> int:
+                   forked: bool = False, guarded: bool = False) -> int:
         """Become the current process, run, and return the exit code.
 
         ``forked``: this process is a fork (fork, forkserver) and will leave with
         ``os._exit``. The ``atexit`` handlers it inherited are its parent's and are
         dropped; the ones its own code registers run when it finishes, as they would
-        at the end of a spawned child's interpreter.
+        at the end of a spawned child's interpreter. ``guarded``: the fork server (or,
+        under fork, the parent's guardian) stops this child if the parent dies, so it
+        runs no watch thread of its own.
         """
         from ._launch.platform import ORPHAN_GRACE_SECONDS, watch_parent
 
@@ -324,7 +326,7 @@ class BaseProcess:
                     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
                 except (OSError, ValueError):
                     pass
-            if parent_pid is not None and not self.outlive_parent:
+            if parent_pid is not None and not self.outlive_parent and not guarded:
                 watch_parent(parent_pid, parent_sentinel,
                              grace=0.0 if self.daemon else ORPHAN_GRACE_SECONDS)
             try:

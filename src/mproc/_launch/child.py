@@ -57,10 +57,11 @@ def _read_process(stream: BinaryIO, minimal_site: bool) -> Any:
 
 
 def run_from_pipe(data_fd: int, parent_pid: int, minimal_site: bool,
-                  forked: bool = False) -> int:
+                  forked: bool = False, guarded: bool = False) -> int:
     """Read the process object from ``data_fd`` and run it; return the exit code.
 
     ``forked``: this process is a fork of the fork server, not a fresh interpreter.
+    ``guarded``: the fork server stops it if the parent dies (no watch thread here).
     """
     with os.fdopen(data_fd, "rb", closefd=True) as stream:
         try:
@@ -71,7 +72,7 @@ def run_from_pipe(data_fd: int, parent_pid: int, minimal_site: bool,
             traceback.print_exc()
             return 1
     return process_obj._bootstrap(parent_pid=parent_pid, parent_sentinel=open_pidfd(parent_pid),
-                                  forked=forked)
+                                  forked=forked, guarded=guarded)
 
 
 def spawn_main() -> None:

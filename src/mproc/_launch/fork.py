@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from .._runtime import log
 from .._runtime.state import STATE
 from .base import DirectChildLaunch
+from .guardian import ensure_running, guard
 from .platform import open_pidfd
 
 TYPE_CHECKING = False
@@ -34,6 +36,8 @@ class ForkLaunch(DirectChildLaunch):
         fallback_r = fallback_w = -1
         if not hasattr(os, "pidfd_open"):
             fallback_r, fallback_w = os.pipe()
+        # The guardian stops the child if we die uncleanly (no thread in the child).
+        guarded = not process_obj.outlive_parent and fallback_r < 0 and ensure_running()
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -43,7 +47,7 @@ class ForkLaunch(DirectChildLaunch):
                 STATE.inherited_fds = self._child_fds
                 code = process_obj._bootstrap(parent_pid=parent_pid,
                                               parent_sentinel=open_pidfd(parent_pid),
-                                              forked=True)
+                                              forked=True, guarded=guarded)
             finally:
                 os._exit(code)
         self.pid = pid
@@ -54,4 +58,10 @@ class ForkLaunch(DirectChildLaunch):
             sentinel = open_pidfd(pid)
             assert sentinel is not None
             self.sentinel = sentinel
+            daemonic = bool(process_obj.daemon)
+            if guarded and not (guard(sentinel, daemonic)
+                                or (ensure_running() and guard(sentinel, daemonic))):
+                # The guardian died under us: the child has no watch of its own.
+                log.warn("mproc: the guardian of fork children is gone; child pid %s "
+                         "would outlive an unclean death of this process", pid)
         self._own_fds(self.sentinel)

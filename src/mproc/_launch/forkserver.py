@@ -138,14 +138,16 @@ class ForkServer:
             pass
 
     def connect_to_new_process(self, fds: list[int], daemon: bool = False,
-                               modules: list[str] | None = None) -> tuple[int, int]:
+                               modules: list[str] | None = None,
+                               outlive: bool = False) -> tuple[int, int]:
         """Ask the server for a child; returns (status_r, data_w) and the child's pid
         is read from status_r first. ``modules``: what the child will import to
         unpickle its target (the server learns from them, see ``learn``)."""
         names = "\n".join(modules or []).encode("utf-8")
         if len(names) > 0xFFFF:
             names = b""
-        tag = (b"D" if daemon else b"N") + NAMES_LEN.pack(len(names)) + names
+        kind = b"D" if daemon else b"O" if outlive else b"N"
+        tag = kind + NAMES_LEN.pack(len(names)) + names
         if len(fds) + 2 > MAX_FDS_PER_REQUEST:
             raise ValueError(f"too many fds to pass to a forkserver child (max {MAX_FDS_PER_REQUEST - 2})")
         for attempt in (1, 2):
@@ -209,7 +211,8 @@ class ForkserverLaunch(Launch):
         prep["helper_fds"] = hand_over_helpers(self)
         payload = dumps(prep) + body
         status_r, data_w = forkserver.connect_to_new_process(
-            self._child_fds, bool(process_obj.daemon), target_modules(process_obj))
+            self._child_fds, bool(process_obj.daemon), target_modules(process_obj),
+            bool(process_obj.outlive_parent))
         self.sentinel = status_r
         self._own_fds(status_r)
         # The payload goes first (the child reads it as soon as it is forked); then

@@ -2,8 +2,8 @@
 
 It serves one parent over a Unix socket (see ``forkserver.py`` for the picture).
 It ignores SIGINT, as a Ctrl-C meant for the user's program must not kill it; it
-exits when the parent goes away (EOF on the socket) after killing the daemonic
-children it started, so none outlives the parent.
+exits when the parent goes away (EOF on the socket) after stopping the children it
+started (``_shutdown``), so none outlives the parent.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
                 os._exit(0)
             data_r, child_fds = fds[0], fds[1:]
         STATE.inherited_fds = child_fds
-        code = run_from_pipe(data_r, parent_pid, minimal_site=False, forked=True)
+        code = run_from_pipe(data_r, parent_pid, minimal_site=False, forked=True, guarded=True)
     finally:
         os._exit(code)
 
@@ -132,7 +132,7 @@ def serve(sock: socket.socket, parent_pid: int, learner: Learner) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *args: None)
-    children: dict[int, tuple[int, bool]] = {}  # pid -> (status fd, daemonic)
+    children: dict[int, tuple[int, bytes]] = {}  # pid -> (status fd, D|N|O: see _shutdown)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(wake_r, select.POLLIN)
@@ -215,7 +215,7 @@ def serve(sock: socket.socket, parent_pid: int, learner: Learner) -> None:
         for fd in child_fds:
             os.close(fd)
         os.write(status_w, PID.pack(pid))
-        children[pid] = (status_w, tag == b"D")
+        children[pid] = (status_w, tag[:1])
         _reap(children)
 
 
@@ -225,7 +225,7 @@ def _send_assignment(sock: socket.socket, tag: bytes, fds: list[int]) -> None:
     sock.sendmsg([tag], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
 
-def _reap(children: dict[int, tuple[int, bool]]) -> None:
+def _reap(children: dict[int, tuple[int, bytes]]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -236,7 +236,7 @@ def _reap(children: dict[int, tuple[int, bool]]) -> None:
         entry = children.pop(pid, None)
         if entry is None:
             continue  # a spare that died, or was told to exit
-        status_fd, _daemonic = entry
+        status_fd, _kind = entry
         try:
             os.write(status_fd, STATUS.pack(os.waitstatus_to_exitcode(status)))
         except OSError:
@@ -244,12 +244,29 @@ def _reap(children: dict[int, tuple[int, bool]]) -> None:
         os.close(status_fd)
 
 
-def _shutdown(children: dict[int, tuple[int, bool]]) -> None:
-    for pid, (_fd, daemonic) in list(children.items()):
-        if daemonic:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for fd, _daemonic in children.values():
+def _shutdown(children: dict[int, tuple[int, bytes]]) -> None:
+    """The parent is gone: no child it started may outlive it (``_bootstrap`` leaves
+    this to us for the fork server's children).
+
+    A daemonic child (``D``) and its whole tree go at once; a non-daemonic one (``N``)
+    after ``ORPHAN_GRACE_SECONDS`` unless it exits first (a parent that exits normally
+    has joined them already, so this waits only after an unclean death); one started
+    with ``outlive_parent=True`` (``O``) is left alone.
+    """
+    import time
+
+    from .platform import ORPHAN_GRACE_SECONDS, kill_tree
+
+    for pid, (_fd, kind) in list(children.items()):
+        if kind == b"D":
+            kill_tree(pid)
+    waiting = [pid for pid, (_fd, kind) in children.items() if kind == b"N"]
+    deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+        _reap(children)
+        waiting = [pid for pid in waiting if pid in children]
+    for pid in waiting:
+        kill_tree(pid)
+    for fd, _kind in children.values():
         os.close(fd)
