@@ -10,7 +10,7 @@ import time
 import pytest
 
 import mproc
-from mproc.connection import Client, Listener
+from mproc.connection import Client, Connection, Listener
 from mproc.errors import AuthenticationError
 
 TIMEOUT = 30
@@ -58,74 +58,130 @@ def _accept_in_thread(listener, results):
         results.append(exc)
 
 
-def test_wrong_key_is_refused_on_both_sides():
-    with Listener(authkey=KEY) as listener:
-        results: list = []
-        thread = threading.Thread(target=_accept_in_thread, args=(listener, results))
-        thread.start()
-        with pytest.raises(AuthenticationError):
-            Client(listener.address, authkey=b"wrong")
+def _start_accepting(listener):
+    """A thread blocked in ``listener.accept()``, and the list it reports to."""
+    results: list = []
+    thread = threading.Thread(target=_accept_in_thread, args=(listener, results))
+    thread.start()
+    return thread, results
+
+
+def _stop_accepting(listener, thread, results):
+    """Close the listener: a thread blocked in accept() wakes with OSError."""
+    listener.close()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    for item in results:
+        if isinstance(item, Connection):
+            item.close()
+
+
+def _served(listener, thread, results, authkey=KEY):
+    """A well-behaved client is accepted by the waiting thread and served."""
+    with Client(listener.address, authkey=authkey) as conn:
+        conn.send("after")
         thread.join(TIMEOUT)
-        assert isinstance(results[0], AuthenticationError)
+        assert not thread.is_alive()
+        with results[0] as server_conn:
+            assert server_conn.recv() == "after"
+
+
+def _wait_closed_by_peer(sock, timeout=TIMEOUT):
+    """Read until the listener closes ``sock``; return what it sent before that."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+# accept() used to raise AuthenticationError for a client that failed its
+# handshake. A server calls accept() in a loop, and one bad client must not be able
+# to reach (or stop) that loop: the failing client is dropped and logged, and
+# accept() returns the next client that succeeds. The client still gets its error.
+
+def test_wrong_key_is_refused_and_the_listener_goes_on():
+    with Listener(authkey=KEY) as listener:
+        thread, results = _start_accepting(listener)
+        try:
+            with pytest.raises(AuthenticationError):
+                Client(listener.address, authkey=b"wrong")
+            assert thread.is_alive() and not results  # dropped; accept() goes on
+            _served(listener, thread, results)
+        finally:
+            _stop_accepting(listener, thread, results)
 
 
 @pytest.mark.parametrize(("listener_key", "client_key"), [(KEY, None), (None, KEY)])
 def test_key_mismatch_fails_fast_on_both_sides(listener_key, client_key):
     with Listener(authkey=listener_key) as listener:
-        results: list = []
-        thread = threading.Thread(target=_accept_in_thread, args=(listener, results))
-        thread.start()
-        start = time.monotonic()
-        with pytest.raises(AuthenticationError):
-            conn = Client(listener.address, authkey=client_key)
-            try:
-                conn.send("hello")
-                conn.recv()
-            finally:
-                conn.close()
-        thread.join(TIMEOUT)
-        server_side = results[0]
-        if not isinstance(server_side, Exception):
+        thread, results = _start_accepting(listener)
+        try:
+            start = time.monotonic()
             with pytest.raises(AuthenticationError):
-                server_side.recv()
-            server_side.close()
-        else:
-            assert isinstance(server_side, AuthenticationError)
-        assert time.monotonic() - start < 5
+                conn = Client(listener.address, authkey=client_key)
+                try:
+                    conn.send("hello")
+                    conn.recv()
+                finally:
+                    conn.close()
+            assert time.monotonic() - start < 5
+            if listener_key is None:
+                # No handshake to fail on this side: the connection is handed out,
+                # and its first read raises.
+                thread.join(TIMEOUT)
+                with results[0] as server_side, pytest.raises(AuthenticationError):
+                    server_side.recv()
+            else:
+                assert thread.is_alive() and not results  # dropped; accept() goes on
+                _served(listener, thread, results, authkey=listener_key)
+        finally:
+            _stop_accepting(listener, thread, results)
 
 
-def test_silent_client_cannot_block_accept_forever():
-    with Listener(authkey=KEY, handshake_timeout=0.5) as listener:
-        silent = socket.create_connection(listener.address if isinstance(listener.address, tuple)
-                                          else ("", 0)) if False else None
-        raw = socket.socket(socket.AF_UNIX)
-        raw.connect(listener.address)
-        start = time.monotonic()
-        with pytest.raises(AuthenticationError, match="handshake"):
-            listener.accept()
-        assert time.monotonic() - start < 5
-        raw.close()
-        assert silent is None
-        # The listener still serves a well-behaved client afterwards.
-        results: list = []
-        thread = threading.Thread(target=_accept_in_thread, args=(listener, results))
-        thread.start()
-        with Client(listener.address, authkey=KEY) as conn:
-            conn.send("after")
-            thread.join(TIMEOUT)
-            with results[0] as server_conn:
-                assert server_conn.recv() == "after"
+def test_silent_client_delays_no_one_and_is_dropped_at_its_deadline():
+    timeout = 1.0
+    with Listener(authkey=KEY, handshake_timeout=timeout) as listener:
+        silent = socket.socket(socket.AF_UNIX)
+        silent.connect(listener.address)
+        connected = time.monotonic()
+        thread, results = _start_accepting(listener)
+        try:
+            _served(listener, thread, results)
+            # Served while the silent client was still pending, not after it.
+            assert time.monotonic() - connected < timeout
+            # The next accept() drops the silent client at its own deadline.
+            thread, results = _start_accepting(listener)
+            received = _wait_closed_by_peer(silent)
+            elapsed = time.monotonic() - connected
+            assert received.startswith(struct.pack("!I", len(received) - 4) + b"#CHALLENGE#")
+            assert timeout * 0.9 <= elapsed < timeout + 5
+            assert thread.is_alive() and not results
+        finally:
+            silent.close()
+            _stop_accepting(listener, thread, results)
+        assert isinstance(results[0], OSError)  # close() woke the blocked accept()
 
 
 @pytest.mark.parametrize("garbage", [b"\x00\x00\x00\x05abc", b"GET / HTTP/1.1\r\n\r\n",
                                      struct.pack("!I", 0xFFFFFFFF) + struct.pack("!Q", 1 << 60)])
 def test_garbage_in_handshake_is_refused(garbage):
     with Listener(family="AF_INET", authkey=KEY, handshake_timeout=1.0) as listener:
-        raw = socket.create_connection(listener.address)
-        raw.sendall(garbage)
-        with pytest.raises((AuthenticationError, OSError)):
-            listener.accept()
-        raw.close()
+        thread, results = _start_accepting(listener)
+        try:
+            with socket.create_connection(listener.address) as raw:
+                raw.sendall(garbage)
+                start = time.monotonic()
+                _wait_closed_by_peer(raw)
+                # An oversized frame at once; the truncated one at the deadline.
+                assert time.monotonic() - start < 5
+            assert thread.is_alive() and not results
+            _served(listener, thread, results)
+        finally:
+            _stop_accepting(listener, thread, results)
 
 
 def test_invalid_family_and_address():

@@ -3,15 +3,19 @@
 ::
 
     client process                     server process
-      Client(address, authkey) ----->  accept loop (one thread)
-                                         -> connection thread: handshake (deadline),
-      dispatch((ident, method, ...))        then request loop:
+      Client(address, authkey) ----->  accept loop (one thread): listener.accept()
+                                         runs every pending handshake at once
+                                         (deadline, bounded), hands out the
+                                         authenticated connections
+                                       -> connection thread (one per authenticated
+      dispatch((ident, method, ...))      client): request loop
                                    <-----   ident None  -> a server method (create, ...)
                                             ident       -> getattr(obj, method)(...)
       (kind, result)
 
 A connection that sends garbage, an oversized frame or nothing at all is dropped;
-nothing a client sends can stop the server for the others.
+nothing a client sends can stop the server for the others, and a client that never
+authenticates costs no thread.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from pickle import loads as _loads
 
 from .._process import AuthenticationString
 from .._runtime import log
-from ..errors import AuthenticationError
 from .channel import Channel, fast_lane
 from .protocol import Token, format_remote_traceback, listener_client
 
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["Server", "current_server", "public_methods", "DEFAULT_MAX_MESSAGE_SIZE"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
+# Handshakes in progress at once (as many as the kernel may queue): past it the
+# oldest pending one is dropped.
+MAX_PENDING_HANDSHAKES = 128
 # A client usually sends its next request right after a reply: poll this long first.
 SERVER_SPIN_SECONDS = 50e-6
 _current: Server | None = None
@@ -63,7 +69,9 @@ class Server:
         self.registry = registry
         self.authkey: AuthenticationString = AuthenticationString(authkey)
         listener_cls, _client = listener_client(serializer, server_ssl_context=ssl_context)
-        self.listener: Any = listener_cls(address=address, backlog=128, authkey=self.authkey)
+        self.listener: Any = listener_cls(address=address, backlog=MAX_PENDING_HANDSHAKES,
+                                          authkey=self.authkey,
+                                          max_pending=MAX_PENDING_HANDSHAKES)
         self.address: Any = self.listener.address
         self.max_message_size = max_message_size
         self.id_to_obj: dict[str, tuple[Any, frozenset[str], dict[str, str] | None]] = {
@@ -94,21 +102,27 @@ class Server:
             sys.exit(0)
 
     def accepter(self) -> None:
+        """Hand each authenticated connection to a thread of its own. Handshakes run
+        here, all at once, in ``listener.accept_raw()``: a client that fails one is
+        dropped there and never reaches this loop."""
         while not self.stop_event.is_set():
             try:
-                sock = self.listener.accept_unauthenticated()
-            except OSError:
+                raw = self.listener.accept_raw()
+            except OSError as exc:
                 if self.stop_event.is_set() or self.listener._socket is None:
                     return
+                log.info("manager accept failed: %s", exc)
+                self.stop_event.wait(0.1)
                 continue
-            threading.Thread(target=self.handle_connection, args=(sock,), daemon=True).start()
+            thread = threading.Thread(target=self.handle_connection, args=(raw,), daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as exc:  # out of threads: refuse this one, not all
+                log.info("manager refused a connection: %s", exc)
+                raw.close()
 
-    def handle_connection(self, sock: Any) -> None:
-        try:
-            raw = self.listener.authenticate(sock)
-        except (AuthenticationError, OSError) as exc:
-            log.info("manager refused a connection: %s", exc)
-            return
+    def handle_connection(self, raw: Any) -> None:
+        """Serve one authenticated connection (the listener's own Connection)."""
         raw.max_message_size = self.max_message_size
         conn = self.listener.wrap_connection(raw)
         if conn is raw:

@@ -8,6 +8,14 @@ challenge each other (mutual authentication).
 A listener without an authkey sends ``#OPEN#`` instead of a challenge, so a client
 that holds a key learns at once that the two disagree, rather than both sides
 waiting for each other forever.
+
+Each side of the handshake is written once, as a generator of I/O *steps*:
+``(SEND, frame)``, ``(SEND_QUIETLY, frame)`` (a courtesy whose failure does not
+matter) and ``(RECV, maxlength)``, which is sent the payload of the next frame.
+``run_steps`` performs them on a blocking Connection (the client, ``authenticate``,
+and the stdlib-compatible ``deliver_challenge``/``answer_challenge``); the
+listener's engine (``accepting.py``) performs the same steps without blocking, for
+many pending connections at once. The two paths cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,7 +26,14 @@ from ..errors import AuthenticationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable, Generator
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+    # (SEND | SEND_QUIETLY, payload) or (RECV, maxlength); RECV is sent the payload.
+    Step = tuple[str, Any]
+    Steps = Generator[Step, "bytes | None", T]
+    FrameCheck = Callable[[bytes], bool]
 
 __all__ = [
     "CHALLENGE",
@@ -26,8 +41,17 @@ __all__ = [
     "FAILURE",
     "OPEN",
     "MESSAGE_LENGTH",
+    "MAX_HANDSHAKE_MESSAGE",
+    "SEND",
+    "SEND_QUIETLY",
+    "RECV",
     "deliver_challenge",
     "answer_challenge",
+    "deliver_steps",
+    "answer_steps",
+    "server_steps",
+    "client_steps",
+    "run_steps",
     "create_response",
     "verify_challenge",
 ]
@@ -39,7 +63,11 @@ FAILURE = b"#FAILURE#"
 OPEN = b"#OPEN#"
 _DIGEST = "sha256"
 _ALLOWED_DIGESTS = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "md5"}
-_MAX_HANDSHAKE_MESSAGE = 256
+MAX_HANDSHAKE_MESSAGE = 256  # no handshake frame is longer: a longer one is refused unread
+_MAX_HANDSHAKE_MESSAGE = MAX_HANDSHAKE_MESSAGE
+SEND = "send"
+SEND_QUIETLY = "send quietly"
+RECV = "recv"
 
 
 def _split_digest(message: bytes) -> tuple[str, bytes]:
@@ -85,44 +113,112 @@ def _check_key(authkey: Any) -> bytes:
     return authkey
 
 
-def deliver_challenge(connection: Any, authkey: bytes, digest_name: str = _DIGEST) -> None:
-    """Challenge the peer to prove it holds ``authkey``."""
+def deliver_steps(authkey: bytes, digest_name: str = _DIGEST) -> Steps[None]:
+    """Challenge the peer to prove it holds ``authkey`` (as steps)."""
     authkey = _check_key(authkey)
     message = b"{%s}%s" % (digest_name.encode("ascii"), os.urandom(MESSAGE_LENGTH))
-    connection.send_bytes(CHALLENGE + message)
-    response = connection.recv_bytes(_MAX_HANDSHAKE_MESSAGE)
+    yield (SEND, CHALLENGE + message)
+    response = yield (RECV, _MAX_HANDSHAKE_MESSAGE)
+    assert response is not None
     try:
         verify_challenge(authkey, message, response)
     except AuthenticationError:
-        try:
-            connection.send_bytes(FAILURE)
-        except OSError:
-            pass
+        yield (SEND_QUIETLY, FAILURE)
         if response == OPEN or response.startswith(CHALLENGE):
             raise AuthenticationError(
                 "the peer did not answer the challenge: it has no authkey, or expects "
                 "to be challenged first; give both sides the same authkey"
             ) from None
         raise
-    connection.send_bytes(WELCOME)
+    yield (SEND, WELCOME)
 
 
-def answer_challenge(connection: Any, authkey: bytes) -> None:
-    """Prove to the peer that we hold ``authkey``."""
+def answer_steps(authkey: bytes) -> Steps[None]:
+    """Prove to the peer that we hold ``authkey`` (as steps)."""
     authkey = _check_key(authkey)
-    message = connection.recv_bytes(_MAX_HANDSHAKE_MESSAGE)
+    message = yield (RECV, _MAX_HANDSHAKE_MESSAGE)
+    assert message is not None
     if message == OPEN:
-        try:
-            connection.send_bytes(FAILURE)
-        except OSError:
-            pass
+        yield (SEND_QUIETLY, FAILURE)
         raise AuthenticationError(
             "the listener does not use an authkey but this client was given one; "
             "give both sides the same authkey (or neither)"
         )
     if not message.startswith(CHALLENGE):
         raise AuthenticationError(f"expected a challenge from the peer, got {message[:20]!r}")
-    connection.send_bytes(create_response(authkey, message))
-    result = connection.recv_bytes(_MAX_HANDSHAKE_MESSAGE)
+    yield (SEND, create_response(authkey, message))
+    result = yield (RECV, _MAX_HANDSHAKE_MESSAGE)
     if result != WELCOME:
         raise AuthenticationError("digest sent was rejected: the authkeys differ")
+
+
+def server_steps(authkey: bytes | None) -> Steps[FrameCheck | None]:
+    """A listener's side of a new connection; returns the check the Connection
+    applies to the first frame it receives (or None)."""
+    if authkey is None:
+        # The client may have sent its message and closed already: quietly.
+        yield (SEND_QUIETLY, OPEN)
+        return _refuse_failure_frame
+    yield from deliver_steps(authkey)
+    yield from answer_steps(authkey)
+    return None
+
+
+def client_steps(authkey: bytes | None) -> Steps[FrameCheck | None]:
+    """A client's side: the mirror of ``server_steps``. Without a key there is
+    nothing to wait for; the listener's ``#OPEN#`` is dropped on the first read."""
+    if authkey is None:
+        return _drop_open_frame
+    yield from answer_steps(authkey)
+    yield from deliver_steps(authkey)
+    return None
+
+
+def _refuse_failure_frame(frame: bytes) -> bool:
+    if frame == FAILURE:
+        raise AuthenticationError(
+            "the client was given an authkey but this listener has none; "
+            "give both sides the same authkey (or neither)"
+        )
+    return True
+
+
+def _drop_open_frame(frame: bytes) -> bool:
+    if frame == OPEN:
+        return False
+    if frame.startswith(CHALLENGE):
+        raise AuthenticationError(
+            "the listener requires an authkey but this client has none; "
+            "pass authkey= to Client"
+        )
+    return True
+
+
+def run_steps(connection: Any, steps: Steps[T]) -> T:
+    """Perform handshake steps on a blocking connection (``send_bytes``/``recv_bytes``)."""
+    reply: bytes | None = None
+    while True:
+        try:
+            kind, arg = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        reply = None
+        if kind == RECV:
+            reply = connection.recv_bytes(arg)
+        elif kind == SEND:
+            connection.send_bytes(arg)
+        else:
+            try:
+                connection.send_bytes(arg)
+            except OSError:
+                pass
+
+
+def deliver_challenge(connection: Any, authkey: bytes, digest_name: str = _DIGEST) -> None:
+    """Challenge the peer to prove it holds ``authkey``."""
+    run_steps(connection, deliver_steps(authkey, digest_name))
+
+
+def answer_challenge(connection: Any, authkey: bytes) -> None:
+    """Prove to the peer that we hold ``authkey``."""
+    run_steps(connection, answer_steps(authkey))

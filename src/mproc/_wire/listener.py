@@ -1,9 +1,8 @@
 """Listener and Client: Connections over Unix and TCP sockets.
 
-Every accepted connection starts with a handshake that has a deadline, so one
-silent, slow or malicious client cannot hold ``accept()`` forever, and whose first
-frame tells the client whether the listener wants an authkey, so a mismatch in
-either direction fails at once with AuthenticationError instead of a deadlock::
+Every accepted connection starts with a handshake whose first frame tells the
+client whether the listener wants an authkey, so a mismatch in either direction
+fails at once with AuthenticationError instead of a deadlock::
 
     listener (key)                      client (key)
       CHALLENGE  ------------------->     answer_challenge
@@ -12,6 +11,12 @@ either direction fails at once with AuthenticationError instead of a deadlock::
       OPEN  ------------------------>     dropped on first read, lazily
     mismatch: the side that notices sends FAILURE and raises; the other side
     raises when it reads FAILURE (or a non-answer) instead of what it expected.
+
+``Listener.accept()`` runs the handshakes of all pending clients at once (see
+``accepting.py``): a silent, slow or malicious client delays nobody, a failed
+handshake is dropped (and logged) rather than raised, and at most ``max_pending``
+handshakes are held. ``Client`` and ``Listener.authenticate`` run the same steps
+blocking, under ``handshake_timeout``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .._runtime.finalize import Finalize
 from .._runtime.tempdir import get_temp_dir
 from ..errors import AuthenticationError
 from . import auth
+from .accepting import DEFAULT_MAX_PENDING, HandshakeEngine
 from .connection import Connection
 from .tls import TLSConnection, resolve_ssl_context, wrap_client_side, wrap_server_side
 
@@ -40,6 +46,7 @@ __all__ = [
     "address_type",
     "arbitrary_address",
     "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_MAX_PENDING",
 ]
 
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
@@ -100,15 +107,22 @@ def _set_io_timeout(sock: socket.socket, seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
-def _connection_from(sock: socket.socket) -> Connection:
-    sock.setblocking(True)
+def _no_delay(sock: socket.socket) -> None:
+    """TCP_NODELAY: small frames sent back to back (a handshake's last frame and the
+    first message; a request and the next) must not wait for the peer's delayed ACK
+    (40 ms), over TLS as much as in the clear."""
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _connection_from(sock: socket.socket) -> Connection:
+    sock.setblocking(True)
+    _no_delay(sock)
     return Connection(sock.detach())
 
 
 def _run_handshake(conn: Connection, timeout: float | None, steps: Any) -> None:
-    """Run ``steps(conn)`` under a deadline; any failure closes ``conn``."""
+    """Run the handshake ``steps`` on ``conn`` under a deadline; failure closes it."""
     if isinstance(conn, TLSConnection):
         conn.settimeout(timeout)
         try:
@@ -128,7 +142,7 @@ def _run_handshake(conn: Connection, timeout: float | None, steps: Any) -> None:
 
 def _guarded_steps(conn: Connection, timeout: float | None, steps: Any) -> None:
     try:
-        steps(conn)
+        conn._first_frame_check = auth.run_steps(conn, steps)
     except (BlockingIOError, TimeoutError):
         conn.close()
         raise AuthenticationError(
@@ -145,52 +159,13 @@ def _guarded_steps(conn: Connection, timeout: float | None, steps: Any) -> None:
         raise
 
 
-def _server_steps(authkey: bytes | None) -> Any:
-    def steps(conn: Connection) -> None:
-        if authkey is None:
-            try:
-                conn.send_bytes(auth.OPEN)
-            except OSError:
-                pass  # the client may have sent its message and closed already
-            conn._first_frame_check = _refuse_failure_frame
-        else:
-            auth.deliver_challenge(conn, authkey)
-            auth.answer_challenge(conn, authkey)
-    return steps
-
-
-def _client_steps(authkey: bytes | None) -> Any:
-    def steps(conn: Connection) -> None:
-        if authkey is None:
-            conn._first_frame_check = _drop_open_frame
-        else:
-            auth.answer_challenge(conn, authkey)
-            auth.deliver_challenge(conn, authkey)
-    return steps
-
-
-def _refuse_failure_frame(frame: bytes) -> bool:
-    if frame == auth.FAILURE:
-        raise AuthenticationError(
-            "the client was given an authkey but this listener has none; "
-            "give both sides the same authkey (or neither)"
-        )
-    return True
-
-
-def _drop_open_frame(frame: bytes) -> bool:
-    if frame == auth.OPEN:
-        return False
-    if frame.startswith(auth.CHALLENGE):
-        raise AuthenticationError(
-            "the listener requires an authkey but this client has none; "
-            "pass authkey= to Client"
-        )
-    return True
-
-
 class Listener:
-    """Accept authenticated Connections on a Unix or TCP address."""
+    """Accept authenticated Connections on a Unix or TCP address.
+
+    ``handshake_timeout`` bounds each client's handshake (from its own accept);
+    ``max_pending`` bounds how many handshakes are in progress at once (past it,
+    the oldest pending one is dropped).
+    """
 
     def __init__(
         self,
@@ -201,17 +176,20 @@ class Listener:
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         ssl_context: Any = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         family = family or (address_type(address) if address is not None else default_family)
         _validate_family(family)
         address = address if address is not None else arbitrary_address(family)
         if authkey is not None and not isinstance(authkey, bytes):
             raise TypeError("authkey should be a byte string")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
+        ssl_context = resolve_ssl_context(ssl_context)
         sock = socket.socket(_socket_family(family, address))
         try:
             if family != "AF_UNIX":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setblocking(True)
             sock.bind(address)
             sock.listen(backlog)
         except BaseException:
@@ -222,7 +200,9 @@ class Listener:
         self._address = sock.getsockname()
         self._authkey = authkey
         self._handshake_timeout = handshake_timeout
-        self._ssl_context = resolve_ssl_context(ssl_context)
+        self._ssl_context = ssl_context
+        self._engine = HandshakeEngine(sock, authkey, handshake_timeout, ssl_context,
+                                       max_pending)
         self._last_accepted: Any = None
         if family == "AF_UNIX" and not is_abstract_socket_namespace(address):
             self._unlink: Finalize | None = Finalize(self, os.unlink, args=(address,),
@@ -231,25 +211,40 @@ class Listener:
             self._unlink = None
 
     def accept(self) -> Connection:
-        """Wait for a client, authenticate it, and return the connection."""
-        return self.authenticate(self.accept_unauthenticated())
+        """The next client to complete its handshake (TLS if configured, then the
+        authkey's), as a Connection.
 
-    def accept_unauthenticated(self) -> socket.socket:
-        """Accept a client's socket without any handshake; a server then calls
-        ``authenticate`` on its own thread, so that a slow client delays nobody."""
+        Handshakes of all pending clients proceed together, so a client that is
+        silent, slow or sends half a message delays no other; one that fails or
+        overruns ``handshake_timeout`` is dropped and logged, and ``accept()`` goes
+        on waiting (it does not raise for a client's failure). One thread at a time
+        runs the handshakes; a second caller waits for the first. Raises OSError
+        once the listener is closed (also in a thread blocked here).
+        """
+        return self.accept_raw()
+
+    def accept_raw(self) -> Connection:
+        """``accept()`` before ``wrap_connection``: the transport's own Connection,
+        for servers that tune it (message limit, fast lane) and then wrap it."""
         if self._socket is None:
             raise OSError("listener is closed")
-        while True:
-            try:
-                raw, self._last_accepted = self._socket.accept()
-                return raw
-            except InterruptedError:
-                continue
+        conn, self._last_accepted = self._engine.accept()
+        return conn
+
+    def accept_unauthenticated(self) -> socket.socket:
+        """Accept a client's socket without any handshake (a blocking socket), for
+        a caller that runs ``authenticate`` itself, e.g. on a thread of its own."""
+        if self._socket is None:
+            raise OSError("listener is closed")
+        sock, self._last_accepted = self._engine.accept_socket()
+        return sock
 
     def authenticate(self, sock: socket.socket) -> Connection:
-        """TLS (if configured) and the authkey handshake, under the deadline."""
+        """TLS (if configured) and the authkey handshake, blocking, under the deadline;
+        raises AuthenticationError (or ssl.SSLError) if the client fails it."""
         if self._ssl_context is not None:
             try:
+                _no_delay(sock)
                 conn: Connection = wrap_server_side(sock, self._ssl_context,
                                                     self._handshake_timeout)
             except BaseException:
@@ -257,7 +252,7 @@ class Listener:
                 raise
         else:
             conn = _connection_from(sock)
-        _run_handshake(conn, self._handshake_timeout, _server_steps(self._authkey))
+        _run_handshake(conn, self._handshake_timeout, auth.server_steps(self._authkey))
         return conn
 
     def wrap_connection(self, conn: Connection) -> Any:
@@ -269,7 +264,7 @@ class Listener:
         """Stop listening: close the socket (and remove a Unix socket's file)."""
         sock, self._socket = self._socket, None
         if sock is not None:
-            sock.close()
+            self._engine.close()  # wakes a thread blocked in accept()
         unlink, self._unlink = self._unlink, None
         if unlink is not None:
             try:
@@ -335,9 +330,10 @@ def Client(  # noqa: N802 - stdlib name
         if server_hostname is None and context.check_hostname and isinstance(address, tuple):
             server_hostname = str(address[0])
         try:
+            _no_delay(sock)
             conn = wrap_client_side(sock, context, server_hostname, handshake_timeout)
         except BaseException:
             sock.close()
             raise
-    _run_handshake(conn, handshake_timeout, _client_steps(authkey))
+    _run_handshake(conn, handshake_timeout, auth.client_steps(authkey))
     return conn

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import ssl
     from typing import Any
 
-__all__ = ["TLSConnection", "resolve_ssl_context", "wrap_server_side", "wrap_client_side"]
+__all__ = ["TLSConnection", "resolve_ssl_context", "wrap_server_side", "wrap_client_side",
+           "start_server_side"]
 
 
 def resolve_ssl_context(context: Any) -> ssl.SSLContext | None:
@@ -87,6 +88,14 @@ def wrap_server_side(sock: Any, context: ssl.SSLContext, timeout: float | None) 
     sock.settimeout(timeout)
     ssl_sock = context.wrap_socket(sock, server_side=True)
     return TLSConnection(ssl_sock)
+
+
+def start_server_side(sock: Any, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """A non-blocking server-side SSLSocket whose TLS handshake has not run yet:
+    the listener's engine drives ``do_handshake()`` as the socket becomes ready, so
+    one client's slow TLS handshake holds up no other's."""
+    sock.setblocking(False)
+    return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
 
 
 def wrap_client_side(sock: Any, context: ssl.SSLContext, server_hostname: str | None,
