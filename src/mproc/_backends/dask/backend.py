@@ -45,7 +45,7 @@ from ...errors import (
 )
 from ..base import Backend, deliver_safely, describe_exception, remote_exception
 from . import batches, cluster, remote
-from .batches import Scatterer, Sizer, encode, items_of
+from .batches import Scatterer, Sizer, encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class DaskBackend(Backend):
             accept = self._state is RUN
             if accept:
                 for task in tasks:
-                    self._pending_items[id(task.func)] += items_of(task)
+                    self._pending_items[id(task.func)] += task.count
                 self._pending.extend(tasks)
                 self._cond.notify_all()
         if not accept:
@@ -239,7 +239,7 @@ class DaskBackend(Backend):
             if waiting:
                 self._pending = collections.deque(t for t in self._pending if t.job is not job)
                 for task in waiting:
-                    self._pending_items[id(task.func)] -= items_of(task)
+                    self._pending_items[id(task.func)] -= task.count
             running = False
             for key, batch in list(self._inflight.items()):
                 if any(task.job is job for task in batch.tasks):
@@ -300,7 +300,7 @@ class DaskBackend(Backend):
             if id(task.func) != fid or (task.timeout is not None) != timed:
                 break
             pending.popleft()
-            count = items_of(task)
+            count = task.count
             self._pending_items[fid] -= count
             claim = getattr(task.job, "_claim", None)
             if claim is not None and not claim(task.index):
@@ -359,7 +359,7 @@ class DaskBackend(Backend):
             else:
                 good.append(task)
         batch.tasks = good
-        batch.items = sum(items_of(task) for task in good)
+        batch.items = sum(task.count for task in good)
         return encode(good, self._scatterer) if good else (b"", [])
 
     def _batch_gone(self) -> None:

@@ -30,7 +30,6 @@ import weakref
 import cloudpickle
 
 from ..._serialize.pickler import reducer_table
-from ..base import APPLY
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 
     from ..base import Task
 
-__all__ = ["Sizer", "Scatterer", "encode", "dumps_by_value", "items_of", "TARGET_SECONDS",
+__all__ = ["Sizer", "Scatterer", "encode", "dumps_by_value", "TARGET_SECONDS",
            "SCATTER_BYTES"]
 
 TARGET_SECONDS = 0.2     # how long one batch should run on a worker
@@ -216,9 +215,5 @@ def dumps_by_value(obj: Any) -> bytes:
     buf = io.BytesIO()
     _BatchPickler(buf, None).dump(obj)
     return buf.getvalue()
-
-
-def items_of(task: Task) -> int:
-    return 1 if task.mode == APPLY else task.count
 
 
