@@ -30,9 +30,8 @@ import os
 import select
 import signal
 import socket
-import time
 
-from .platform import HAVE_PIDFD, ORPHAN_GRACE_SECONDS, kill_tree, open_pidfd
+from .platform import HAVE_PIDFD, kill_tree, open_pidfd, stop_orphans
 
 __all__ = ["ensure_running", "guard"]
 
@@ -202,13 +201,4 @@ def _pid_of(pidfd: int) -> str:
 
 
 def _shutdown(children: dict[int, bytes]) -> None:
-    for pidfd, kind in children.items():
-        if kind == DAEMONIC:
-            _stop(pidfd)
-    waiting = [pidfd for pidfd, kind in children.items() if kind == PLAIN]
-    deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
-    while waiting and time.monotonic() < deadline:
-        time.sleep(0.02)
-        waiting = [pidfd for pidfd in waiting if not _exited(pidfd)]
-    for pidfd in waiting:
-        _stop(pidfd)
+    stop_orphans(children, _exited, _stop)

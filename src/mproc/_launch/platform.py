@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import _thread
 import os
-import select  # here, not in the watch thread: a forked child would load it each time
+import select
 import signal
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from typing import TypeVar
+
+    _H = TypeVar("_H")
 
 __all__ = ["open_pidfd", "dead_process_fd", "watch_parent", "children_of", "kill_tree",
-           "stop_tree",
-           "HAVE_PIDFD", "ORPHAN_GRACE_SECONDS"]
+           "stop_tree", "stop_orphans", "HAVE_PIDFD", "ORPHAN_GRACE_SECONDS"]
 
 HAVE_PIDFD = hasattr(os, "pidfd_open")
 # How long a non-daemonic child whose parent died without cleaning up may go on before
@@ -146,6 +149,27 @@ def stop_tree() -> None:
     kill_tree(os.getpid(), freeze_root=False)
 
 
+def stop_orphans(children: Mapping[_H, bytes], exited: Callable[[_H], bool],
+                 stop: Callable[[_H], None]) -> None:
+    """The parent of ``children`` (handle -> kind) died uncleanly: ``stop`` each.
+
+    ``D`` (daemonic) at once; ``N`` after ``ORPHAN_GRACE_SECONDS`` unless ``exited``
+    says it finished first (a parent that exits normally has joined those already);
+    ``O`` (``outlive_parent=True``) never. The fork server (handles: pids) and the
+    guardian of fork children (handles: pidfds) both end this way.
+    """
+    for handle, kind in list(children.items()):
+        if kind == b"D":
+            stop(handle)
+    waiting = [handle for handle, kind in children.items() if kind == b"N"]
+    deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+        waiting = [handle for handle in waiting if not exited(handle)]
+    for handle in waiting:
+        stop(handle)
+
+
 def watch_parent(parent_pid: int, parent_fd: int | None, grace: float = 0.0,
                  on_death: Callable[[], None] | None = None) -> None:
     """Run ``on_death`` (default: ``stop_tree``) ``grace`` seconds after ``parent_pid``
@@ -161,8 +185,6 @@ def watch_parent(parent_pid: int, parent_fd: int | None, grace: float = 0.0,
     action = on_death or stop_tree
 
     def run() -> None:
-        import time
-
         if parent_fd is not None:
             _wait_readable(parent_fd)
         else:
@@ -172,41 +194,7 @@ def watch_parent(parent_pid: int, parent_fd: int | None, grace: float = 0.0,
             time.sleep(grace)
         action()
 
-    # A bare thread: every child starts one, and threading.Thread.start() waits for
-    # the thread to run (a context switch) before it returns; it is also left out of
-    # threading.enumerate(), which programs count.
-    _start_beside_me(run)
-
-
-def _start_beside_me(run: Callable[[], None]) -> None:
-    """Start ``run`` on a bare thread that shares this thread's CPU.
-
-    The thread needs the GIL once, to reach its blocking wait; on another CPU each
-    hand-over of the GIL is a cross-CPU wake-up (measured: +0.4 ms on the life of a
-    trivial forked child), on this one a plain context switch. A new thread inherits
-    its creator's CPU mask, so the creator narrows its own for the moment of the start.
-    """
-    mask = None
-    try:
-        mask = os.sched_getaffinity(0)
-        if len(mask) > 1:
-            os.sched_setaffinity(0, {_current_cpu(mask)})
-    except (AttributeError, OSError):
-        mask = None
-    try:
-        _thread.start_new_thread(run, ())
-    finally:
-        if mask is not None and len(mask) > 1:
-            try:
-                os.sched_setaffinity(0, mask)
-            except OSError:
-                pass
-
-
-def _current_cpu(mask: set[int]) -> int:
-    """The CPU this thread runs on (from /proc), or the lowest it may run on."""
-    try:
-        with open("/proc/thread-self/stat", "rb") as stat:
-            return int(stat.read().rsplit(b")", 1)[1].split()[36])
-    except (OSError, ValueError, IndexError):
-        return min(mask)
+    # A bare thread: threading.Thread.start() waits for the thread to run (a context
+    # switch) before it returns, and programs that count threading.enumerate() would
+    # see it.
+    _thread.start_new_thread(run, ())

@@ -246,27 +246,17 @@ def _reap(children: dict[int, tuple[int, bytes]]) -> None:
 
 def _shutdown(children: dict[int, tuple[int, bytes]]) -> None:
     """The parent is gone: no child it started may outlive it (``_bootstrap`` leaves
-    this to us for the fork server's children).
+    this to us for the fork server's children; kinds D, N, O as in
+    ``platform.stop_orphans``)."""
+    from .platform import kill_tree, stop_orphans
 
-    A daemonic child (``D``) and its whole tree go at once; a non-daemonic one (``N``)
-    after ``ORPHAN_GRACE_SECONDS`` unless it exits first (a parent that exits normally
-    has joined them already, so this waits only after an unclean death); one started
-    with ``outlive_parent=True`` (``O``) is left alone.
-    """
-    import time
-
-    from .platform import ORPHAN_GRACE_SECONDS, kill_tree
-
-    for pid, (_fd, kind) in list(children.items()):
-        if kind == b"D":
-            kill_tree(pid)
-    waiting = [pid for pid, (_fd, kind) in children.items() if kind == b"N"]
-    deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
-    while waiting and time.monotonic() < deadline:
-        time.sleep(0.02)
+    def exited(pid: int) -> bool:
         _reap(children)
-        waiting = [pid for pid in waiting if pid in children]
-    for pid in waiting:
+        return pid not in children
+
+    def stop(pid: int) -> None:
         kill_tree(pid)
+
+    stop_orphans({pid: kind for pid, (_fd, kind) in children.items()}, exited, stop)
     for fd, _kind in children.values():
         os.close(fd)

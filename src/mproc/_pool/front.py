@@ -337,7 +337,7 @@ class Pool:
         [0, 1, 4, 9, 16]
         """
         return self._map_async(func, iterable, MAP, chunksize, None, None, timeout, progress,
-                               "map", (retries, retries_on_timeout, memory_limit)).get()
+                               "map", self._call_policy(retries, retries_on_timeout, memory_limit)).get()
 
     def map_async(self, func: Callable[[_S], _R], iterable: Iterable[_S],
                   chunksize: int | None = None,
@@ -354,7 +354,7 @@ class Pool:
         """
         return self._map_async(func, iterable, MAP, chunksize, callback, error_callback,
                                timeout, progress, "map_async",
-                               (retries, retries_on_timeout, memory_limit))
+                               self._call_policy(retries, retries_on_timeout, memory_limit))
 
     def starmap(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                 chunksize: int | None = None, *, timeout: float | None = None,
@@ -368,7 +368,7 @@ class Pool:
         """
         return self._map_async(func, iterable, STARMAP, chunksize, None, None, timeout,
                                progress, "starmap",
-                               (retries, retries_on_timeout, memory_limit)).get()
+                               self._call_policy(retries, retries_on_timeout, memory_limit)).get()
 
     def starmap_async(self, func: Callable[..., _R], iterable: Iterable[Iterable[Any]],
                       chunksize: int | None = None,
@@ -381,15 +381,14 @@ class Pool:
         """Like ``starmap``, but return a MapResult at once (callbacks as for ``map_async``)."""
         return self._map_async(func, iterable, STARMAP, chunksize, callback, error_callback,
                                timeout, progress, "starmap_async",
-                               (retries, retries_on_timeout, memory_limit))
+                               self._call_policy(retries, retries_on_timeout, memory_limit))
 
     def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: int,
                    chunksize: int | None, callback: Any, error_callback: Any,
                    timeout: float | None, progress: Any, kind: str,
-                   options: tuple[Any, Any, Any]) -> MapResult[Any]:
+                   policy: RunPolicy) -> MapResult[Any]:
         self._check_running()
         timeout = _options.check_timeout(timeout)
-        policy = self._call_policy(*options)
         if not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         length = len(iterable)  # type: ignore[arg-type]
@@ -444,7 +443,7 @@ class Pool:
         """
         return self._imap(IMapIterator, func, iterable, chunksize, buffersize, timeout,
                           progress, "imap",
-                          (retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
+                          self._call_policy(retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
 
     def imap_unordered(self, func: Callable[[_S], _R], iterable: Iterable[_S],
                        chunksize: int = 1, buffersize: int | None = None, *,
@@ -455,14 +454,13 @@ class Pool:
         """Like ``imap``, but results come in the order they complete (same arguments)."""
         return self._imap(IMapUnorderedIterator, func, iterable, chunksize, buffersize,
                           timeout, progress, "imap_unordered",
-                          (retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
+                          self._call_policy(retries, retries_on_timeout, memory_limit))  # type: ignore[return-value]
 
     def _imap(self, cls: type[Any], func: Callable[..., Any], iterable: Iterable[Any],
               chunksize: int, buffersize: int | None, timeout: float | None, progress: Any,
-              kind: str, options: tuple[Any, Any, Any]) -> Any:
+              kind: str, policy: RunPolicy) -> Any:
         self._check_running()
         timeout = _options.check_timeout(timeout)
-        policy = self._call_policy(*options)
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
         if buffersize is not None:

@@ -364,14 +364,8 @@ class Supervision:
         if timed_out is not None:  # killed on purpose: a timeout, a memory limit, a cancel
             if timed_out in held:
                 held.remove(timed_out)
-                if timed_out.cancelled:
-                    pass
-                elif _over_memory(timed_out):  # never retried: it would do it again
-                    discard_segments(timed_out)
-                    answers.append((timed_out, memory_error(timed_out, worker), worker.pid))
-                elif not self._retry(timed_out, worker, code, timeout=True):
-                    discard_segments(timed_out)
-                    answers.append((timed_out, timeout_error(timed_out, worker), worker.pid))
+                if not timed_out.cancelled:
+                    self._answer_stopped(timed_out, worker, code, answers)
             # If it answered just before the kill, the task it had started next was
             # killed by us, not by its own doing: it runs again elsewhere.
             self._requeue(held)
@@ -385,6 +379,16 @@ class Supervision:
             self._requeue(held)
             if not worker.ready and self._state is not TERMINATE:
                 self._startup_failed(worker, code, answers)
+
+    def _answer_stopped(self, env: Envelope, worker: WorkerHandle, code: int | None,
+                        answers: list[Any]) -> None:
+        """``env``'s worker was killed for its memory or its timeout (lock held)."""
+        if _over_memory(env):  # never retried: it would do it again
+            discard_segments(env)
+            answers.append((env, memory_error(env, worker), worker.pid))
+        elif not self._retry(env, worker, code, timeout=True):
+            discard_segments(env)
+            answers.append((env, timeout_error(env, worker), worker.pid))
 
     def _retry(self, env: Envelope, worker: WorkerHandle, code: int | None,
                timeout: bool = False) -> bool:
