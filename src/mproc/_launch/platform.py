@@ -8,10 +8,10 @@ pipe whose write end the watched process holds stands in for it.
 
 from __future__ import annotations
 
-import _thread
 import os
 import select
 import signal
+import threading
 import time
 
 TYPE_CHECKING = False
@@ -194,7 +194,8 @@ def watch_parent(parent_pid: int, parent_fd: int | None, grace: float = 0.0,
             time.sleep(grace)
         action()
 
-    # A bare thread: threading.Thread.start() waits for the thread to run (a context
-    # switch) before it returns, and programs that count threading.enumerate() would
-    # see it.
-    _thread.start_new_thread(run, ())
+    # threading.Thread, not a bare _thread: its start() returns only once the thread
+    # runs, so a child that exits at once (sys.exit in its target) never finalizes
+    # the interpreter under a thread still being set up (3.10 crashed so, with
+    # SIGSEGV, in CPython's test_sys_exit under spawn).
+    threading.Thread(target=run, name="mproc-parent-watch", daemon=True).start()
