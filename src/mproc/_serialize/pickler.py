@@ -186,12 +186,24 @@ class ReferencePickler(Pickler):
         return super().reducer_override(obj)
 
 
+def _table_is_current() -> bool:
+    """Whether ``_table`` still holds every reducer registered (cheap: asked for
+    every message, so it compares sizes instead of rebuilding anything)."""
+    if _deferred or _table is None:
+        return False
+    peer = peer_reducers()
+    return _table_key == (len(_copyreg_table), len(Pickler._extra_reducers),
+                          -1 if peer is None else len(peer))
+
+
+_copyreg_table = copyreg.dispatch_table
+
+
 def refresh_reducers(pickler: Pickler) -> None:
     """Give a pickler (a new one, or one kept for reuse) the reducers registered so far."""
-    if Pickler._extra_reducers or _deferred or peer_reducers():
-        table = _dispatch_table()
-        if getattr(pickler, "dispatch_table", None) is not table:
-            pickler.dispatch_table = table
+    table = _table if _table_is_current() else _dispatch_table()
+    if getattr(pickler, "dispatch_table", None) is not table:
+        pickler.dispatch_table = table
 
 
 def register(type_: type, reduce: Callable[[Any], Any]) -> None:
@@ -201,12 +213,18 @@ def register(type_: type, reduce: Callable[[Any], Any]) -> None:
 
 class _Kept(threading.local):
     """One pickler per thread, reused by :func:`dumps`: making a Pickler costs several
-    times what pickling a small message does (2.8 us against 0.6 us here)."""
+    times what pickling a small message does (2.8 us against 0.3 us here).
+
+    ``free`` holds it while no ``dumps`` runs in this thread; a reducer that calls
+    ``dumps`` again finds the list empty and gets a fresh pickler.
+    """
 
     def __init__(self) -> None:
-        self.buf = io.BytesIO()
-        self.pickler = Pickler(self.buf)
-        self.busy = False  # a reducer that calls dumps() again gets a fresh pickler
+        # The pickler writes what it made to ``chunks`` (``write`` is the list's
+        # append): the bytes it hands over are taken as they are, with none of the
+        # copying, seeking and truncating a reused BytesIO would need.
+        chunks: list[Any] = []
+        self.free = [(Pickler(types.SimpleNamespace(write=chunks.append)), chunks)]
 
 
 _kept = _Kept()
@@ -214,19 +232,19 @@ _kept = _Kept()
 
 def dumps(obj: Any, protocol: int | None = None, buffer_callback: Any = None) -> bytes:
     """Pickle ``obj`` for another process."""
-    kept = _kept
-    if protocol is None and buffer_callback is None and not kept.busy:
-        kept.busy = True
-        pickler, buf = kept.pickler, kept.buf
-        try:
-            refresh_reducers(pickler)
-            pickler.dump(obj)
-            return buf.getvalue()
-        finally:
-            pickler.clear_memo()  # drop its references to obj's parts
-            buf.seek(0)
-            buf.truncate()
-            kept.busy = False
+    if protocol is None and buffer_callback is None:
+        free = _kept.free
+        if free:
+            pickler, chunks = free.pop()
+            try:
+                if not _table_is_current() or pickler.dispatch_table is not _table:
+                    refresh_reducers(pickler)
+                pickler.dump(obj)
+                return chunks.pop() if len(chunks) == 1 else b"".join(chunks)
+            finally:
+                pickler.clear_memo()  # drop its references to obj's parts
+                chunks.clear()
+                free.append((pickler, chunks))
     buf = io.BytesIO()
     Pickler(buf, protocol, buffer_callback=buffer_callback).dump(obj)
     return buf.getvalue()

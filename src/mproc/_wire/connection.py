@@ -208,10 +208,19 @@ class Connection:
 
     def send(self, obj: Any) -> None:
         """Pickle ``obj`` and send it."""
-        self._check_closed()
-        self._check_writable()
+        if self._handle is None:
+            raise OSError("handle is closed")
+        if not self._writable:
+            raise OSError("connection is read-only")
         data = dumps(obj)
-        self._send_frame(data, len(data))
+        size = len(data)
+        if size >= _SMALL:
+            self._send_frame(data, size)
+            return
+        data = _HEADER.pack(size) + data  # one write: header and payload together
+        written = self._raw_write(data)
+        if written != len(data):
+            self._write_all(memoryview(data)[written:])
 
     # -- receiving -----------------------------------------------------------
 
@@ -328,12 +337,44 @@ class Connection:
             if settle_only:
                 return None
 
+    def _read_whole_frame(self) -> memoryview | None:
+        """The fast path of a receive: with nothing buffered, one read that brings
+        exactly one whole small frame returns its payload as a view of the read
+        buffer (valid until the next read). Anything else (part of a frame, several
+        frames, a large one, a connection still checking its first frame) is left
+        buffered for the general path, and None is returned."""
+        if (self._rpos != len(self._rbuf) or self._header_only or self.spin_seconds
+                or self._first_frame_check is not None):
+            return None
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = memoryview(bytearray(_READ_CHUNK))
+        n = self._raw_readinto(scratch)
+        if n >= 4:
+            size = _HEADER.unpack_from(scratch)[0]
+            if size + 4 == n and size <= self.max_message_size:
+                return scratch[4:n]
+        elif not n:
+            raise EOFError
+        buf = self._rbuf
+        buf.clear()
+        self._rpos = 0
+        buf += scratch[:n]
+        return None
+
     def recv_bytes(self, maxlength: int | None = None) -> bytes:
         """Receive one message as bytes (OSError if longer than ``maxlength``)."""
-        self._check_closed()
-        self._check_readable()
-        if maxlength is not None and maxlength < 0:
-            raise ValueError("negative maxlength")
+        if self._handle is None:
+            raise OSError("handle is closed")
+        if not self._readable:
+            raise OSError("connection is write-only")
+        if maxlength is not None:
+            if maxlength < 0:
+                raise ValueError("negative maxlength")
+        else:
+            view = self._read_whole_frame()
+            if view is not None:
+                return bytes(view)
         payload = self._recv_frame(maxlength)
         return payload if type(payload) is bytes else bytes(payload)
 
@@ -358,8 +399,13 @@ class Connection:
 
     def recv(self) -> Any:
         """Receive one message and unpickle it."""
-        self._check_closed()
-        self._check_readable()
+        if self._handle is None:
+            raise OSError("handle is closed")
+        if not self._readable:
+            raise OSError("connection is write-only")
+        view = self._read_whole_frame()
+        if view is not None:
+            return loads(view)
         return loads(self._recv_frame())
 
     def _has_buffered_data(self) -> bool:
