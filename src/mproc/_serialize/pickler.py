@@ -201,7 +201,7 @@ _copyreg_table = copyreg.dispatch_table
 
 def refresh_reducers(pickler: Pickler) -> None:
     """Give a pickler (a new one, or one kept for reuse) the reducers registered so far."""
-    table = _table if _table_is_current() else _dispatch_table()
+    table = _table if _table is not None and _table_is_current() else _dispatch_table()
     if getattr(pickler, "dispatch_table", None) is not table:
         pickler.dispatch_table = table
 
