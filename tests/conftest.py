@@ -46,6 +46,11 @@ def _helper_fds() -> set[int]:
 
     if guardian._sock is not None and guardian._sock.fileno() >= 0:
         fds.add(guardian._sock.fileno())  # the guardian of fork children
+    from mproc import _process
+
+    spare = _process._spare_stdin
+    if spare is not None and not spare.closed:
+        fds.add(spare.fileno())  # the next fork child's sys.stdin
     return fds
 
 

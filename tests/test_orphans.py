@@ -175,11 +175,25 @@ def test_outlive_parent_is_fixed_at_start(ctx):
         proc.join(TIMEOUT)
 
 
-def _report_guardian(conn):
+def _report_guardian(conn, parents_guardian, parents_socket):
     from mproc._launch import guardian
 
-    conn.send(guardian._sock is None)
+    refused = guardian.guard(0, False) is False  # the inherited socket is not ours
+    grandchild = mproc.get_context("fork").Process(target=time.sleep, args=(0,))
+    grandchild.start()  # needs a guardian of its own: the parent's end is closed
+    grandchild.join(TIMEOUT)
+    own = guardian._pid not in (0, parents_guardian) and guardian._owner == os.getpid()
+    inodes = {os.fstat(int(fd)).st_ino for fd in os.listdir("/proc/self/fd")
+              if _is_socket(int(fd))}
+    conn.send((refused, own, parents_socket not in inodes))
     conn.close()
+
+
+def _is_socket(fd: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    except OSError:
+        return False
 
 
 def _fds_of(pid: int) -> list[str]:
@@ -193,10 +207,16 @@ def test_the_guardian_of_fork_children_holds_nothing_of_the_parent():
     reader, writer = os.pipe()  # made before the guardian: it must not keep a copy
     try:
         receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_report_guardian, args=(sender,))
+        guardian.ensure_running()
+        assert guardian._sock is not None
+        parents_socket = os.fstat(guardian._sock.fileno()).st_ino
+        child = ctx.Process(target=_report_guardian,
+                            args=(sender, guardian._pid, parents_socket))
         child.start()
         try:
-            assert receiver.recv() is True  # a fork child does not hold the parent's end
+            # A fork child cannot use its parent's guardian, and starts its own (closing
+            # the parent's end) when it starts fork children of its own.
+            assert receiver.recv() == (True, True, True)
         finally:
             child.join(TIMEOUT)
             receiver.close()

@@ -125,6 +125,33 @@ def test_atexit_handlers_of_the_child_run_and_the_parents_do_not(ctx, tmp_path):
     assert not os.path.exists(parents)
 
 
+def _report_stdin_then_nest(method, depth, conn):
+    """A child's stdin is a fresh /dev/null reader, at every depth (under fork the
+    reader is opened before the fork; the child keeps a new one for its own)."""
+    stdin = sys.stdin
+    report = (stdin.name, stdin.closed, stdin.read(), stdin.fileno() != 0)
+    parent = mproc.parent_process()
+    alive = parent.is_alive() if parent is not None else None
+    if depth:
+        ctx = mproc.get_context(method)
+        reader, writer = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_report_stdin_then_nest, args=(method, depth - 1, writer))
+        child.start()
+        writer.close()
+        nested = reader.recv()
+        child.join(TIMEOUT)
+        reader.close()
+        conn.send([(report, alive), *nested])
+    else:
+        conn.send([(report, alive)])
+    conn.close()
+
+
+def test_stdin_is_devnull_and_parent_alive_in_children_and_grandchildren(ctx):
+    reports = _run_and_recv(ctx, _report_stdin_then_nest, (ctx.get_start_method(), 2))
+    assert reports == [((os.devnull, False, "", True), True)] * 3
+
+
 @pytest.mark.parametrize(
     ("target", "args", "expected"),
     [(_exit_with, (0,), 0), (_exit_with, (7,), 7), (_exit_with, (None,), 0),

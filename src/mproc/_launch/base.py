@@ -22,8 +22,6 @@ import select
 import signal
 import sys
 
-from .._runtime.finalize import Finalize
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar
@@ -57,12 +55,11 @@ class Launch:
     pid: int
     sentinel: int
     returncode: int | None = None
-    _finalizer: Finalize | None = None
+    _owned_fds: tuple[int, ...] = ()
 
     def __init__(self, process_obj: Any) -> None:
         flush_std_streams()
         self.returncode = None
-        self._finalizer = None
         self._launch(process_obj)
 
     def _launch(self, process_obj: Any) -> None:
@@ -104,13 +101,21 @@ class Launch:
         self._signal(signal.SIGINT)
 
     def _own_fds(self, *fds: int) -> None:
-        """Close these fds when this launch is closed or collected."""
-        self._finalizer = Finalize(self, _close_fds, args=fds)
+        """Close these fds when this launch is closed or collected.
+
+        (A ``__del__``, not a registered finalizer: this runs in the parent right
+        after a fork, where every object it makes or touches costs a page copy.)
+        """
+        self._owned_fds = fds
 
     def close(self) -> None:
         """Release the sentinel and other fds held for the child."""
-        if self._finalizer is not None:
-            self._finalizer()
+        fds, self._owned_fds = self._owned_fds, ()
+        _close_fds(*fds)
+
+    def __del__(self) -> None:
+        if self._owned_fds:
+            self.close()
 
 
 def _close_fds(*fds: int) -> None:

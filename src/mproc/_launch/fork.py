@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .._process import keep_spare_stdin
 from .._runtime import log
 from .._runtime.state import STATE
 from .base import DirectChildLaunch
@@ -38,6 +39,7 @@ class ForkLaunch(DirectChildLaunch):
             fallback_r, fallback_w = os.pipe()
         # The guardian stops the child if we die uncleanly (no thread in the child).
         guarded = not process_obj.outlive_parent and fallback_r < 0 and ensure_running()
+        keep_spare_stdin()
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -45,9 +47,12 @@ class ForkLaunch(DirectChildLaunch):
                 if fallback_r >= 0:
                     os.close(fallback_r)
                 STATE.inherited_fds = self._child_fds
-                code = process_obj._bootstrap(parent_pid=parent_pid,
-                                              parent_sentinel=open_pidfd(parent_pid),
-                                              forked=True, guarded=guarded)
+                # Guarded, nothing here watches the parent: its sentinel is opened
+                # only if parent_process() is asked for it.
+                code = process_obj._bootstrap(
+                    parent_pid=parent_pid,
+                    parent_sentinel=None if guarded else open_pidfd(parent_pid),
+                    forked=True, guarded=guarded, lazy_parent_sentinel=guarded)
             finally:
                 os._exit(code)
         self.pid = pid

@@ -26,7 +26,7 @@ import struct
 import threading
 
 from .._runtime.finalize import Finalize
-from .._runtime.state import register_after_fork
+from .._runtime.state import register_after_fork_on_use
 from .._serialize.pickler import dumps
 from .._serialize.spawning import spawning_for
 from .base import Launch, wait_readable
@@ -65,7 +65,6 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._forkserver_pid: int | None = None
         self._preload_modules: list[str] = ["__main__"]
-        register_after_fork(self, ForkServer._forget)
 
     def _forget(self) -> None:
         # A forked child must not hold the parent's server socket open.
@@ -97,6 +96,7 @@ class ForkServer:
 
     def ensure_running(self) -> None:
         """Start the server if it is not running (again, if it died)."""
+        register_after_fork_on_use(self, ForkServer._forget)
         with self._lock:
             self._ensure_running_locked()
 
@@ -143,6 +143,7 @@ class ForkServer:
         """Ask the server for a child; returns (status_r, data_w) and the child's pid
         is read from status_r first. ``modules``: what the child will import to
         unpickle its target (the server learns from them, see ``learn``)."""
+        register_after_fork_on_use(self, ForkServer._forget)
         names = "\n".join(modules or []).encode("utf-8")
         if len(names) > 0xFFFF:
             names = b""

@@ -43,7 +43,14 @@ _owner = 0  # the pid that made it (a fork child must not use its parent's)
 _pid = 0  # the guardian's pid (for diagnostics and tests)
 
 
-def _forget_in_child() -> None:
+def _forget_parents() -> None:
+    """In a fork child: close the parent's end of its guardian's socket.
+
+    Done here, when the child needs a guardian of its own, not in an at-fork hook:
+    a hook runs in every fork, where each page it touches is copied. Until then the
+    child only holds the fd (``guard`` refuses a socket another process made); the
+    guardian watches the parent's pidfd, not the socket's EOF, so it does not care.
+    """
     global _sock, _owner, _pid
     sock, _sock, _owner, _pid = _sock, None, 0, 0
     if sock is not None:
@@ -53,15 +60,13 @@ def _forget_in_child() -> None:
             pass
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_in_child)
-
-
 def ensure_running() -> bool:
     """Start this process's guardian if it is not running; False if it cannot be."""
     global _sock, _owner, _pid
-    if _sock is not None and _owner == os.getpid():
-        return True
+    if _sock is not None:
+        if _owner == os.getpid():
+            return True
+        _forget_parents()
     if not HAVE_PIDFD or not hasattr(socket, "SOCK_SEQPACKET"):
         return False
     try:

@@ -27,6 +27,7 @@ __all__ = [
     "ProcessState",
     "afterfork_registry",
     "register_after_fork",
+    "register_after_fork_on_use",
     "run_after_forkers",
     "ForkAwareThreadLock",
     "ForkAwareLocal",
@@ -42,6 +43,7 @@ class ProcessState:
         self.children: set[Any] = set()  # started, not yet reaped children
         self.dangling: weakref.WeakSet[Any] = weakref.WeakSet()  # every started process
         self.counter = itertools.count(1)  # for default names Process-N
+        self._counter_pid = os.getpid()  # a forked child restarts the count
         self.bootstrapping = False  # True while a child imports main / unpickles its target
         self.start_method_in_child: str | None = None  # how this process was started
         self.inherited_fds: list[int] = []  # fds a launcher handed to this child
@@ -53,6 +55,9 @@ class ProcessState:
         self.default_context: Any = None
 
     def next_child_index(self) -> int:
+        if self._counter_pid != os.getpid():  # checked here, not in every fork
+            self._counter_pid = os.getpid()
+            self.counter = itertools.count(1)
         return next(self.counter)
 
     def become_child(self, current: Any, parent: Any) -> None:
@@ -61,25 +66,45 @@ class ProcessState:
         self.parent = parent
         self.children.clear()
         self.counter = itertools.count(1)
+        self._counter_pid = os.getpid()
 
 
 STATE = ProcessState()
 
-# (serial, id(obj), func) -> obj; weak values so dead objects drop out on their own.
-afterfork_registry: weakref.WeakValueDictionary[tuple[int, int, Any], Any] = (
-    weakref.WeakValueDictionary()
-)
+# (serial, id(obj), func) -> weak reference to obj, in registration order; an entry
+# leaves when its object dies. A plain dict, not a WeakValueDictionary: it is walked
+# in every forked child, where each page of code and data first touched costs a
+# copy-on-write fault, and a plain dict's walk touches the fewest.
+afterfork_registry: dict[tuple[int, int, Any], weakref.ref[Any]] = {}
 _afterfork_serials = itertools.count()
 
 
 def register_after_fork(obj: Any, func: Callable[[Any], object]) -> None:
     """Call ``func(obj)`` in every child forked from this process while obj lives."""
-    afterfork_registry[(next(_afterfork_serials), id(obj), func)] = obj
+    key = (next(_afterfork_serials), id(obj), func)
+    afterfork_registry[key] = weakref.ref(obj, lambda _ref: afterfork_registry.pop(key, None))
+
+
+def register_after_fork_on_use(obj: Any, func: Callable[[Any], object]) -> None:
+    """``register_after_fork(obj, func)`` the first time it is called for ``obj``.
+
+    For objects whose reset matters only once they have been used (a lock taken, a
+    socket opened): called before the first use, it keeps every fork of a program
+    that never uses them from running their hooks.
+    """
+    if not getattr(obj, "_after_fork_registered", False):
+        obj._after_fork_registered = True
+        register_after_fork(obj, func)
 
 
 def run_after_forkers() -> None:
     """Run the after-fork hooks in registration order; a failing hook is logged."""
-    for (_serial, _ident, func), obj in sorted(afterfork_registry.items(), key=lambda kv: kv[0][0]):
+    if not afterfork_registry:
+        return
+    for (_serial, _ident, func), ref in list(afterfork_registry.items()):
+        obj = ref()
+        if obj is None:
+            continue
         try:
             func(obj)
         except Exception as exc:
@@ -87,10 +112,13 @@ def run_after_forkers() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # The parent's children are not ours; the next names restart at 1.
-    STATE.children.clear()
-    STATE.counter = itertools.count(1)
-    run_after_forkers()
+    # The parent's children are not ours (the next names restart at 1, see
+    # next_child_index). Kept to reads where it can: each page this writes to is
+    # copied, in every fork.
+    if STATE.children:
+        STATE.children.clear()
+    if afterfork_registry:
+        run_after_forkers()
 
 
 if hasattr(os, "register_at_fork"):

@@ -16,7 +16,7 @@ import sys
 import threading
 
 from .._runtime.finalize import Finalize
-from .._runtime.state import STATE, register_after_fork
+from .._runtime.state import STATE, register_after_fork_on_use
 from .._runtime.tempdir import get_temp_dir
 from .pickler import register_deferred
 from .spawning import spawning_launcher
@@ -139,7 +139,6 @@ class _FdSharer:
         self._listener: socket.socket | None = None
         self._address: str | None = None
         self._thread: threading.Thread | None = None
-        register_after_fork(self, _FdSharer._forget)
 
     def _forget(self) -> None:
         # The serving thread does not exist in a forked child; start afresh.
@@ -157,6 +156,7 @@ class _FdSharer:
     def share(self, fd: int) -> SharedFd:
         dup = os.dup(fd)
         token = os.urandom(_TOKEN_BYTES)
+        register_after_fork_on_use(self, _FdSharer._forget)
         with self._lock:
             self._pending[token] = dup
             if self._listener is None:
@@ -218,6 +218,7 @@ class _FdSharer:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop serving: close the listening socket and wait for the thread."""
+        register_after_fork_on_use(self, _FdSharer._forget)
         with self._lock:
             listener, thread = self._listener, self._thread
             self._thread = None

@@ -32,7 +32,7 @@ import sys
 import threading
 
 from .._runtime.finalize import Finalize
-from .._runtime.state import STATE, register_after_fork
+from .._runtime.state import STATE, register_after_fork_on_use
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +103,6 @@ class ResourceTracker:
         # The exit code of the tracker this object started, once reaped: 0 nothing was
         # left registered, 1 leftovers were removed, 2 some could not be.
         self._exitcode: int | None = None
-        register_after_fork(self, ResourceTracker._after_fork)
 
     def _after_fork(self) -> None:
         # The child keeps the inherited pipe (it is one of the tracker's writers)
@@ -119,6 +118,7 @@ class ResourceTracker:
 
     def ensure_running(self) -> None:
         """Make sure a tracker is reachable: the inherited one, or a new one."""
+        register_after_fork_on_use(self, ResourceTracker._after_fork)
         with self._lock:
             self._ensure_running_locked()
 
@@ -143,6 +143,7 @@ class ResourceTracker:
 
     def _stop(self, timeout: float | None = None) -> None:
         """Close our end of the pipe; if we started the tracker, wait for it to exit."""
+        register_after_fork_on_use(self, ResourceTracker._after_fork)
         with self._lock:
             fd, pid, parent = self._fd, self._pid, self._parent_pid
             self._fd = self._pid = self._parent_pid = None
@@ -249,6 +250,7 @@ class ResourceTracker:
         func = _CLEANUP_FUNCS.get(rtype)
         if func is None:
             raise ValueError(f"cannot register {name!r}: unknown resource type {rtype!r}")
+        register_after_fork_on_use(self, ResourceTracker._after_fork)
         with self._lock:
             if cmd == "UNREGISTER" and self._fd is None:
                 self._adopt_inherited()

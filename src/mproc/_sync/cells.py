@@ -27,7 +27,7 @@ import sys
 import threading
 import weakref
 
-from .._runtime.state import register_after_fork
+from .._runtime.state import register_after_fork_on_use
 from .._serialize.spawning import assert_spawning
 
 TYPE_CHECKING = False
@@ -107,7 +107,6 @@ class _Allocator:
         self._lock = threading.Lock()
         self._page: weakref.ref[Page] | None = None
         self._next = 0
-        register_after_fork(self, _Allocator._after_fork)
 
     def _after_fork(self) -> None:
         # The parent keeps allocating from its page; a child must not hand out the
@@ -119,6 +118,7 @@ class _Allocator:
     def allocate(self, count: int) -> tuple[Page, int]:
         if not 0 < count <= CELLS_PER_PAGE:
             raise ValueError(f"cannot allocate {count} cells")
+        register_after_fork_on_use(self, _Allocator._after_fork)
         with self._lock:
             page = self._page() if self._page is not None else None
             if page is None or self._next + count > CELLS_PER_PAGE:

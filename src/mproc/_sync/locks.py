@@ -69,6 +69,8 @@ _set_c_token: Any = None if _FAST is None else _FAST[2]
 def _ensure_token() -> None:
     global _TOKEN
     if not _TOKEN:
+        if hasattr(os, "register_at_fork"):  # once: the token is set once per process
+            os.register_at_fork(after_in_child=_refresh_token_after_fork)
         _TOKEN = _owner.current_token()
         if _set_c_token is not None:
             _set_c_token(_TOKEN)
@@ -80,10 +82,6 @@ def _refresh_token_after_fork() -> None:
         _TOKEN = _owner.current_token()
         if _set_c_token is not None:
             _set_c_token(_TOKEN)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_refresh_token_after_fork)
 
 
 def _run_after_fork(obj: SemLock) -> None:

@@ -140,6 +140,7 @@ def holder_alive(token: int) -> bool:
 
 
 _guard = threading.Lock()
+_guard_hooked = False  # the fork hook is added on first use: forks before it cost less
 
 
 def _reset_guard() -> None:
@@ -147,15 +148,15 @@ def _reset_guard() -> None:
     _guard = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_guard)
-
-
 @contextmanager
 def recovery_guard(fd: int, offset: int, length: int = 8) -> Iterator[None]:
     """Exclusive, across threads and processes, over bytes ``offset..+length`` of fd."""
     import fcntl
 
+    global _guard_hooked
+    if not _guard_hooked and hasattr(os, "register_at_fork"):
+        _guard_hooked = True
+        os.register_at_fork(after_in_child=_reset_guard)
     with _guard:
         fcntl.lockf(fd, fcntl.LOCK_EX, length, offset)
         try:
