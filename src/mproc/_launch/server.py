@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 
+from .._process import keep_spare_stdin
 from .._runtime.state import STATE
 from .child import _finish_minimal_site, run_from_pipe
 from .forkserver import MAX_FDS_PER_REQUEST, NAMES_LEN, PID, STATUS, read_exact
@@ -109,6 +110,9 @@ def _become_child(closing: list[int], parent_pid: int, assignment: socket.socket
             except OSError:
                 pass
         if assignment is not None:
+            # Work done while waiting is off the path from request to run: the
+            # child's new sys.stdin is one such (see keep_spare_stdin).
+            keep_spare_stdin()
             if probe is not None:
                 verdict = b"+" if import_quietly(probe) else b"-"
                 try:
