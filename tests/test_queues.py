@@ -754,3 +754,24 @@ def test_feeder_error_hook_keeps_no_frame_of_the_putting_thread_alive():
     assert len(kept) == 1 and isinstance(kept[0], TypeError)
     queue.close()
     queue.join_thread()
+
+
+@pytest.mark.parametrize("receive", ["recv_bytes", "recv"])
+def test_a_shared_reader_takes_only_its_own_message_off_the_pipe(receive):
+    # Several processes read one classic queue's pipe; a reader that read ahead (as
+    # a plain Connection's fast path does) would take the next reader's message.
+    from mproc._queues.classic import SharedReader, _one_way_pipe
+
+    reader, writer = _one_way_pipe()
+    other = SharedReader(os.dup(reader.fileno()), writable=False)  # another process's end
+    try:
+        send = writer.send_bytes if receive == "recv_bytes" else writer.send
+        first, second = (b"first", b"second") if receive == "recv_bytes" else (("a", 1), ("b", 2))
+        send(first)
+        send(second)
+        assert getattr(reader, receive)() == first
+        assert other.poll(5)
+        assert getattr(other, receive)() == second
+    finally:
+        for conn in (reader, other, writer):
+            conn.close()

@@ -89,6 +89,8 @@ class SharedReader(Connection):
     one asks the kernel for exactly the bytes the current frame still needs.
     """
 
+    _reads_ahead = False
+
     def _fill(self, want: int, chunk_size: int = 0) -> None:
         buf = self._rbuf
         if self._rpos and self._rpos == len(buf):

@@ -27,7 +27,7 @@ from ..errors import BufferTooShort, MessageTooLargeError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, ClassVar
 
 __all__ = ["Connection", "DEFAULT_MAX_MESSAGE_SIZE", "rebuild_connection", "reduce_connection"]
 
@@ -68,6 +68,9 @@ class Connection:
     """A message-oriented connection over a file descriptor (stdlib-compatible)."""
 
     _handle: int | None
+    #: Whether a read may take more than the current frame (the fast path does). A
+    #: reader that shares its fd with other processes must not: see SharedReader.
+    _reads_ahead: ClassVar[bool] = True
 
     def __init__(self, handle: int, readable: bool = True, writable: bool = True) -> None:
         handle = handle.__index__()
@@ -344,7 +347,7 @@ class Connection:
         frames, a large one, a connection still checking its first frame) is left
         buffered for the general path, and None is returned."""
         if (self._rpos != len(self._rbuf) or self._header_only or self.spin_seconds
-                or self._first_frame_check is not None):
+                or self._first_frame_check is not None or not self._reads_ahead):
             return None
         scratch = self._scratch
         if scratch is None:
