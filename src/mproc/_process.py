@@ -454,6 +454,11 @@ class ParentProcess(BaseProcess):
         self._lazy = False
         self._fd = fd
 
+    @_sentinel.deleter
+    def _sentinel(self) -> None:
+        self._lazy = False
+        self._fd = None
+
     def is_alive(self) -> bool:
         from ._wire.waiting import wait
 
