@@ -630,3 +630,50 @@ def test_without_distributed_the_error_says_how_to_install() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=60)
     assert "pip install 'pymproc[dask]'" in done.stdout, done.stderr
+
+
+class _ScatterRecorder:
+    """A stand-in client: records how each scatter was asked for."""
+
+    def __init__(self, direct_to_workers: bool | None = None, fail_direct: bool = False) -> None:
+        self.direct_to_workers = direct_to_workers
+        self.fail_direct = fail_direct
+        self.calls: list[bool] = []
+
+    def scatter(self, obj: object, broadcast: bool, hash: bool, direct: bool = False) -> object:
+        assert broadcast and not hash
+        self.calls.append(direct)
+        if direct and self.fail_direct:
+            raise distributed.comm.CommClosedError("worker unreachable")
+        return ("future", len(self.calls))
+
+
+def test_large_objects_are_scattered_straight_to_the_workers() -> None:
+    from mproc._backends.dask.batches import Scatterer
+
+    client = _ScatterRecorder()
+    scatterer = Scatterer(client)
+    first, second = bytearray(10), bytearray(10)
+    assert scatterer.future_for(first) == ("future", 1)
+    assert scatterer.future_for(first) == ("future", 1)  # once while it lives
+    scatterer.future_for(second)
+    assert client.calls == [True, True]
+
+
+def test_a_failed_direct_scatter_falls_back_to_the_scheduler_for_good() -> None:
+    from mproc._backends.dask.batches import Scatterer
+
+    client = _ScatterRecorder(fail_direct=True)
+    scatterer = Scatterer(client)
+    first, second = bytearray(10), bytearray(10)
+    assert scatterer.future_for(first) == ("future", 2)
+    assert scatterer.future_for(second) == ("future", 3)
+    assert client.calls == [True, False, False]
+
+
+def test_a_client_that_cannot_reach_workers_keeps_the_scheduler_relay() -> None:
+    from mproc._backends.dask.batches import Scatterer
+
+    client = _ScatterRecorder(direct_to_workers=False)
+    Scatterer(client).future_for(bytearray(10))
+    assert client.calls == [False]

@@ -29,6 +29,7 @@ import weakref
 
 import cloudpickle
 
+from ..._runtime import log
 from ..._serialize.pickler import reducer_table
 
 TYPE_CHECKING = False
@@ -111,10 +112,19 @@ class Sizer:
 
 
 class Scatterer:
-    """Large objects copied to every worker once, by identity, while they live."""
+    """Large objects copied to every worker once, by identity, while they live.
+
+    Sent straight to a worker, which the scheduler then has copy it to the others
+    (``direct=True``), not relayed through the scheduler: the relay adds a hop of
+    the whole object through the scheduler's event loop, which made a 100 MiB
+    broadcast take 0.15-0.5 s, where direct takes 0.10-0.14 s. A client made with
+    ``direct_to_workers=False`` (workers it cannot reach) keeps the relay, and so
+    does this pool once a direct send has failed.
+    """
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._direct = getattr(client, "direct_to_workers", None) is not False
         self._lock = threading.Lock()
         self._by_id: dict[int, tuple[Any, Any]] = {}  # id -> (weakref or object, future)
         self._strong: collections.deque[int] = collections.deque()
@@ -128,7 +138,7 @@ class Scatterer:
                 alive = holder() if isinstance(holder, weakref.ref) else holder
                 if alive is obj:
                     return future
-        future = self._client.scatter(obj, broadcast=True, hash=False)
+        future = self._scatter(obj)
         forget: Any = functools.partial(self._forget, key)
         try:
             holder = weakref.ref(obj, forget)
@@ -141,6 +151,16 @@ class Scatterer:
                 while len(self._strong) > _KEEP_UNREFERENCEABLE:
                     self._by_id.pop(self._strong.popleft(), None)
         return future
+
+    def _scatter(self, obj: Any) -> Any:
+        if self._direct:
+            try:
+                return self._client.scatter(obj, broadcast=True, hash=False, direct=True)
+            except (OSError, TimeoutError) as exc:  # CommClosedError is an OSError
+                self._direct = False
+                log.info("mproc: scattering straight to the Dask workers failed (%s); "
+                         "this pool relays through the scheduler from now on", exc)
+        return self._client.scatter(obj, broadcast=True, hash=False)
 
     def _forget(self, key: int, _ref: Any = None) -> None:
         with self._lock:
