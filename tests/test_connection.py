@@ -306,3 +306,83 @@ def test_one_way_reader_passed_to_child_sees_eof(ctx):
         writer.close()
         result_r.close()
         proc.join(TIMEOUT)
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack("!I", len(payload)) + payload
+
+
+@pytest.mark.parametrize("receive", ["recv_bytes", "recv"])
+def test_reads_that_bring_other_than_one_whole_frame_still_give_each_message(pipe, receive):
+    # The receive fast path takes a read that is exactly one frame; every other shape
+    # of read (several frames, a frame cut in two, an empty payload) goes the general
+    # way with the bytes already read.
+    import pickle
+
+    a, b = pipe
+    fd = a.fileno()
+    messages = [b"one", b"", b"three" * 1000, b"four"]
+    encoded = [m if receive == "recv_bytes" else pickle.dumps(m) for m in messages]
+    os.write(fd, b"".join(_frame(e) for e in encoded[:2]))  # two frames in one read
+    got = [getattr(b, receive)(), getattr(b, receive)()]
+    whole = _frame(encoded[2])
+    os.write(fd, whole[:3])  # less than a header
+    os.write(fd, whole[3:100])
+    os.write(fd, whole[100:] + _frame(encoded[3]))  # the rest and a whole next frame
+    got += [getattr(b, receive)(), getattr(b, receive)()]
+    assert got == messages
+    assert not b.poll(0)
+
+
+def test_a_whole_frame_over_the_size_limit_is_refused_on_the_fast_path_too(pipe):
+    a, b = pipe
+    b.max_message_size = 10
+    os.write(a.fileno(), _frame(b"x" * 11))
+    with pytest.raises(MessageTooLargeError, match="limit"):
+        b.recv_bytes()
+    assert b.closed
+
+
+def test_a_one_way_pipe_grows_its_buffer_before_its_first_large_message():
+    import fcntl
+    import threading
+
+    get_size = 1032  # F_GETPIPE_SZ (Linux)
+    reader, writer = mproc.Pipe(duplex=False)
+    try:
+        first = fcntl.fcntl(writer.fileno(), get_size)
+        writer.send_bytes(b"small")
+        assert reader.recv_bytes() == b"small"
+        assert fcntl.fcntl(writer.fileno(), get_size) == first  # not for small ones
+        got = []
+        receiver = threading.Thread(target=lambda: got.append(reader.recv_bytes()))
+        receiver.start()
+        writer.send_bytes(b"x" * (1 << 20))
+        receiver.join(TIMEOUT)
+        assert got == [b"x" * (1 << 20)]
+        assert fcntl.fcntl(writer.fileno(), get_size) == 1 << 20
+    finally:
+        reader.close()
+        writer.close()
+
+
+def _send_megabyte(writer):
+    writer.send_bytes(b"y" * (1 << 20))
+    writer.close()
+
+
+def test_a_one_way_writer_sent_to_a_spawned_child_grows_the_pipe_first():
+    import fcntl
+
+    ctx = mproc.get_context("spawn")
+    reader, writer = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_send_megabyte, args=(writer,))
+    try:
+        child.start()  # pickles the writer: the copy in the child starts a new object
+        assert fcntl.fcntl(reader.fileno(), 1032) == 1 << 20  # F_GETPIPE_SZ
+        assert reader.recv_bytes() == b"y" * (1 << 20)
+    finally:
+        child.join(TIMEOUT)
+        reader.close()
+        writer.close()
+    assert child.exitcode == 0

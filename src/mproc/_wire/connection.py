@@ -72,6 +72,28 @@ class Connection:
     #: reader that shares its fd with other processes must not: see SharedReader.
     _reads_ahead: ClassVar[bool] = True
 
+    # Per-connection state whose starting value is kept on the class, so that making
+    # a Connection (a Pipe makes two) sets only what differs; assignments below then
+    # make them the instance's own.
+    _rpos = 0
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+    # Set by Listener/Client: inspects the first frame (handshake leftovers).
+    _first_frame_check: Callable[[bytes], bool] | None = None
+    # A socket object over the same fd, for recv(MSG_WAITALL); None = not known yet.
+    _sock: Any = None
+    # After a large message, read the next header alone so that the next large
+    # payload can land directly in its final bytes object.
+    _header_only = False
+    _scratch: memoryview | None = None  # the read buffer, made on first read
+    # Request/response links (manager proxies) poll for up to this long before
+    # sleeping in read(): a reply that comes within microseconds then costs no
+    # scheduler wake-up, the dominant cost of a round trip on virtual machines.
+    spin_seconds: float = 0.0
+    # The write end of an OS pipe grows the pipe's buffer before its first large
+    # message, not when made: growing costs as much as making the pipe, and most
+    # pipes never carry a large message (see os_pipe).
+    _grow_pending = False
+
     def __init__(self, handle: int, readable: bool = True, writable: bool = True) -> None:
         handle = handle.__index__()
         if handle < 0:
@@ -82,20 +104,6 @@ class Connection:
         self._readable = readable
         self._writable = writable
         self._rbuf = bytearray()
-        self._rpos = 0
-        self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
-        # Set by Listener/Client: inspects the first frame (handshake leftovers).
-        self._first_frame_check: Callable[[bytes], bool] | None = None
-        # A socket object over the same fd, for recv(MSG_WAITALL); None = not known yet.
-        self._sock: Any = None
-        # After a large message, read the next header alone so that the next large
-        # payload can land directly in its final bytes object.
-        self._header_only = False
-        self._scratch: memoryview | None = None  # the read buffer, made on first read
-        # Request/response links (manager proxies) poll for up to this long before
-        # sleeping in read(): a reply that comes within microseconds then costs no
-        # scheduler wake-up, the dominant cost of a round trip on virtual machines.
-        self.spin_seconds: float = 0.0
 
     # -- state ---------------------------------------------------------------
 
@@ -189,6 +197,9 @@ class Connection:
             if written != len(data):
                 self._write_all(memoryview(data)[written:])
             return
+        if self._grow_pending:
+            self._grow_pending = False
+            grow_pipe(self._handle)  # type: ignore[arg-type]
         view = memoryview(payload)
         written = self._raw_writev([header, view])
         if written < len(header):
@@ -492,6 +503,9 @@ class Connection:
         return have - head >= size
 
     async def _await_write(self, payload: Any, size: int) -> None:
+        if self._grow_pending and size >= _SMALL:
+            self._grow_pending = False
+            grow_pipe(self._handle)  # type: ignore[arg-type]
         if size < _LONG_MARK:
             header = _HEADER.pack(size)
         else:
@@ -537,6 +551,21 @@ class Connection:
         return self._has_buffered_data() or self._raw_wait_readable(timeout)
 
 
+_PIPE_BUFFER = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere
+
+
+def grow_pipe(fd: int) -> None:
+    """Give the OS pipe ``fd`` a 1 MiB buffer where the platform allows: a large
+    message then crosses in fewer context switches."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), _PIPE_BUFFER)
+    except (OSError, ImportError, ValueError):
+        pass
+
+
 def rebuild_connection(dupfd: Any, readable: bool, writable: bool) -> Connection:
     return Connection(dupfd.detach(), readable, writable)
 
@@ -548,6 +577,9 @@ def reduce_connection(conn: Connection) -> Any:
             f"{conn!r} has received data that was not read yet; read it before sending "
             "the connection to another process"
         )
+    if conn._grow_pending:  # the copy made there would not know to
+        conn._grow_pending = False
+        grow_pipe(conn.fileno())
     return rebuild_connection, (DupFd(conn.fileno()), conn.readable, conn.writable)
 
 

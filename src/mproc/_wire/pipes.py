@@ -15,21 +15,12 @@ import _socket
 import os
 import socket
 
-from .connection import Connection
+from .connection import Connection, grow_pipe
 
 __all__ = ["Pipe", "os_pipe"]
 
 _BUFFER = 1 << 20
-_F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere
-
-
-def _grow_pipe(fd: int) -> None:
-    try:
-        import fcntl
-
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), _BUFFER)
-    except (OSError, ImportError, ValueError):
-        pass
+_grow_pipe = grow_pipe
 
 
 def _grow_socket(sock: _socket.socket, options: tuple[int, ...] = (socket.SO_SNDBUF,
@@ -61,7 +52,9 @@ def Pipe(duplex: bool = True) -> tuple[Connection, Connection]:  # noqa: N802 - 
 
 
 def os_pipe() -> tuple[Connection, Connection]:
-    """A one-way ``(reader, writer)`` pair over an OS pipe (grown where allowed)."""
+    """A one-way ``(reader, writer)`` pair over an OS pipe, grown (where allowed)
+    before the first large message is written."""
     read_fd, write_fd = os.pipe()
-    _grow_pipe(write_fd)
-    return Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    writer = Connection(write_fd, readable=False)
+    writer._grow_pending = True
+    return Connection(read_fd, writable=False), writer
