@@ -29,9 +29,12 @@ import array
 import os
 import select
 import signal
-import socket
 
 from .platform import HAVE_PIDFD, kill_tree, open_pidfd, stop_orphans
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["ensure_running", "guard"]
 
@@ -39,6 +42,7 @@ DAEMONIC, PLAIN = b"D", b"N"
 TICK_MS = 100  # how often a guardian with children reads messages and drops the exited
 
 _sock: socket.socket | None = None  # the parent's end
+_SCM_RIGHTS = (-1, -1)  # (SOL_SOCKET, SCM_RIGHTS), set with the socket module's import
 _owner = 0  # the pid that made it (a fork child must not use its parent's)
 _pid = 0  # the guardian's pid (for diagnostics and tests)
 
@@ -67,8 +71,14 @@ def ensure_running() -> bool:
         if _owner == os.getpid():
             return True
         _forget_parents()
-    if not HAVE_PIDFD or not hasattr(socket, "SOCK_SEQPACKET"):
+    if not HAVE_PIDFD:
         return False
+    import socket  # here, not at import: a spawned child that never forks skips it
+
+    if not hasattr(socket, "SOCK_SEQPACKET"):
+        return False
+    global _SCM_RIGHTS
+    _SCM_RIGHTS = (socket.SOL_SOCKET, socket.SCM_RIGHTS)
     try:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     except OSError:
@@ -110,7 +120,7 @@ def guard(pidfd: int, daemonic: bool) -> bool:
         return False
     kind = DAEMONIC if daemonic else PLAIN
     try:
-        sock.sendmsg([kind], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pidfd]))])
+        sock.sendmsg([kind], [(*_SCM_RIGHTS, array.array("i", [pidfd]))])
         return True
     except OSError:
         _sock = None
@@ -141,6 +151,8 @@ def _serve(fd: int, parent_pidfd: int) -> int:
     dropped in batches, every ``TICK`` while there are any, so the guardian costs
     the parent one ``sendmsg`` per child and nothing else.
     """
+    import socket
+
     children: dict[int, bytes] = {}  # pidfd -> kind
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
@@ -176,7 +188,7 @@ def _serve(fd: int, parent_pidfd: int) -> int:
 def _fds_in(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     fds = array.array("i")
     for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if (level, kind) == _SCM_RIGHTS:
             fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
     return list(fds)
 
