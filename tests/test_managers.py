@@ -401,3 +401,17 @@ def test_xmlrpc_manager_keeps_the_general_path():
         counter = manager.Counter(1)
         assert counter.incr(2) == 3
         assert type(counter._tls.connection) is not Channel
+
+
+@pytest.mark.parametrize("make", ["SharedMemory", "ShareableList"])
+def test_a_shared_memory_manager_not_started_refuses_without_leaving_a_segment(make):
+    from mproc.managers import SharedMemoryManager
+
+    before = set(os.listdir("/dev/shm"))
+    manager = SharedMemoryManager()
+    with pytest.raises(ValueError):
+        if make == "SharedMemory":
+            manager.SharedMemory(size=9)
+        else:
+            manager.ShareableList(range(3))
+    assert set(os.listdir("/dev/shm")) - before == set()

@@ -11,6 +11,7 @@ from .server import Server
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["SharedMemoryManager", "SharedMemoryServer"]
@@ -77,23 +78,33 @@ class SharedMemoryManager(BaseManager):
         """A new SharedMemory block of ``size`` bytes, tracked by this manager."""
         from ..shared_memory import SharedMemory
 
-        return self._track(SharedMemory(None, create=True, size=size))
+        return self._track(lambda: SharedMemory(None, create=True, size=size))
 
     def ShareableList(self, sequence: Any) -> Any:  # noqa: N802 - stdlib name
         """A new ShareableList, tracked by this manager."""
         from ..shared_memory import ShareableList
 
-        shareable = ShareableList(sequence)
-        self._track(shareable.shm)
-        return shareable
+        shareables: list[Any] = []
 
-    def _track(self, segment: Any) -> Any:
+        def make() -> Any:
+            shareables.append(ShareableList(sequence))
+            return shareables[0].shm
+
+        self._track(make)
+        return shareables[0]
+
+    def _track(self, make: Callable[[], Any]) -> Any:
+        """``make()`` a segment and have the server track it. The server is reached
+        first: a manager that was not started (or has stopped) raises before any
+        segment exists, so none is left behind."""
         conn = self._Client(self._address, authkey=self._authkey)
         try:
-            dispatch(conn, None, "track_segment", (segment.name,))
-        except BaseException:
-            segment.unlink()
-            raise
+            segment = make()
+            try:
+                dispatch(conn, None, "track_segment", (segment.name,))
+            except BaseException:
+                segment.unlink()
+                raise
         finally:
             conn.close()
         return segment
